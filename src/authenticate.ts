@@ -1,0 +1,141 @@
+/**
+ * The `authenticate` filter: recognises client-credentials tokens of the configured issuer, verifies them, and
+ * answers with the service user's accountability. The one place that maps failures to Directus errors and logs.
+ */
+import { createHash } from 'node:crypto';
+import { InvalidCredentialsError, ServiceUnavailableError, TokenExpiredError } from '@directus/errors';
+import type { Accountability } from '@directus/types';
+import type { AccountabilityBuilder } from './accountability.js';
+import type { BoundedCache } from './bounded-cache.js';
+import type { Config, ScopeRole } from './config.js';
+import { decodeUnverified } from './decode-jwt.js';
+import type { RoleResolver } from './roles.js';
+import { readScopes, resolveScopeRole } from './scopes.js';
+import { serviceUserId, type ServiceUsers } from './service-user.js';
+import { TokenRejectedError } from './token-rejected-error.js';
+import type { TokenVerifier } from './verify-token.js';
+
+/** The grant type Auth0 writes into client-credentials access tokens. */
+export const CLIENT_CREDENTIALS_GTY = 'client-credentials';
+
+/** What is remembered of a verified token, under the hash of its text, until it expires. */
+export interface VerifiedClient {
+	readonly clientId: string;
+	readonly userId: string;
+	readonly mapping: ScopeRole;
+	readonly issuedAt: number | undefined;
+	readonly expiresAt: number;
+}
+
+export interface Logger {
+	warn(message: string): void;
+	error(message: string): void;
+}
+
+export interface AuthenticateDependencies {
+	config: Config;
+	verifyToken: TokenVerifier;
+	verifiedTokens: BoundedCache<string, VerifiedClient>;
+	roles: RoleResolver;
+	serviceUsers: ServiceUsers;
+	accountabilities: AccountabilityBuilder;
+	logger: Logger;
+}
+
+export type AuthenticateFilter = (accountability: Accountability, meta: Record<string, unknown>) => Promise<Accountability>;
+
+export const LOG_PREFIX = '[auth-client-credentials]';
+
+/** Creates the filter handler. */
+export function createAuthenticate(deps: AuthenticateDependencies): AuthenticateFilter {
+	const { config, verifyToken, verifiedTokens, roles, serviceUsers, accountabilities, logger } = deps;
+
+	const verifyClient = async (token: string): Promise<VerifiedClient | undefined> => {
+		const decoded = decodeUnverified(token);
+
+		// Not ours: Directus's own tokens, static tokens and other issuers' JWTs pass through untouched.
+		if (decoded?.payload['gty'] !== CLIENT_CREDENTIALS_GTY || decoded.payload['iss'] !== config.issuer) {
+			return undefined;
+		}
+
+		let verified;
+
+		try {
+			verified = await verifyToken(token, decoded);
+		} catch (error) {
+			throw refusal(error, decoded.payload['sub'], decoded.header['kid']);
+		}
+
+		const mapping = resolveScopeRole(readScopes(verified.claims['scope']), config.scopeRoles);
+
+		if (!mapping) {
+			throw refusal(
+				new TokenRejectedError('no_mapped_scope', 'the token carries none of the mapped scopes'),
+				verified.clientId,
+				decoded.header['kid'],
+			);
+		}
+
+		const client: VerifiedClient = {
+			clientId: verified.clientId,
+			userId: serviceUserId(verified.clientId),
+			mapping,
+			issuedAt: verified.issuedAt,
+			expiresAt: verified.expiresAt,
+		};
+
+		// Never past `exp`: once expired the token is verified again, and refused.
+		verifiedTokens.set(hashToken(token), client, verified.expiresAt * 1000);
+		return client;
+	};
+
+	return async (accountability, meta) => {
+		const token = (meta['req'] as { token?: unknown } | undefined)?.token;
+		if (typeof token !== 'string' || token === '') return accountability;
+
+		const client = verifiedTokens.get(hashToken(token)) ?? (await verifyClient(token));
+		if (!client) return accountability;
+
+		try {
+			const role = await roles.resolve(client.mapping.role);
+
+			await serviceUsers.ensure({
+				userId: client.userId,
+				clientId: client.clientId,
+				role,
+				issuedAt: client.issuedAt,
+			});
+
+			return await accountabilities.build(accountability, client.userId, role);
+		} catch (error) {
+			throw refusal(error, client.clientId, undefined);
+		}
+	};
+
+	/** Logs one line saying why, and returns the error Directus should answer with. */
+	function refusal(error: unknown, clientId: unknown, kid: unknown): Error {
+		const who = `client ${printable(clientId)}, kid ${printable(kid)}`;
+
+		if (error instanceof TokenRejectedError) {
+			const log = error.code === 'unknown_role' || error.code === 'jwks_unavailable' ? logger.error : logger.warn;
+			log(`${LOG_PREFIX} refused ${error.code}: ${error.message} (${who})`);
+			return error.code === 'token_expired' ? new TokenExpiredError() : new InvalidCredentialsError();
+		}
+
+		// A database or host fault: say so plainly, and never as a 500 with a stack.
+		logger.error(`${LOG_PREFIX} could not authenticate (${who}): ${error instanceof Error ? error.message : String(error)}`);
+		return new ServiceUnavailableError({ service: 'auth-client-credentials', reason: 'authentication could not be completed' });
+	}
+}
+
+/** The cache key of a token: its SHA-256, so the token's text is not kept once its request is done. */
+export function hashToken(token: string): string {
+	return createHash('sha256').update(token).digest('base64url');
+}
+
+/** A claim as it may appear in a log line: short, one line, never a whole claim set. */
+function printable(value: unknown): string {
+	if (value === undefined || value === null) return '-';
+	const text = typeof value === 'string' ? value : JSON.stringify(value) ?? String(value);
+	return JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text);
+}

@@ -1,0 +1,226 @@
+/**
+ * Configuration: every `BCC_AUTH_*` variable, parsed once when Directus loads the extension.
+ *
+ * Directus hands env values over already cast: `a,b` arrives as an array, `5` as a number, `true` as a boolean and
+ * `json:{...}` as an object. Each parser below accepts those shapes as well as plain strings.
+ */
+
+/** Asymmetric JWS algorithms jsonwebtoken can verify with a public key. `none` and HMAC are never allowed. */
+export const ASYMMETRIC_ALGORITHMS = [
+	'RS256',
+	'RS384',
+	'RS512',
+	'PS256',
+	'PS384',
+	'PS512',
+	'ES256',
+	'ES384',
+	'ES512',
+] as const;
+
+export type Algorithm = (typeof ASYMMETRIC_ALGORITHMS)[number];
+
+/** One `scope=role` pair, in the order written: the first pair whose scope a token carries decides its role. */
+export interface ScopeRole {
+	readonly scope: string;
+	/** A role UUID or an exact role name. */
+	readonly role: string;
+}
+
+export interface Config {
+	/** The exact `iss` the tokens carry. */
+	readonly issuer: string;
+	/** Accepted `aud` values: a token is accepted when its audience contains any of them. */
+	readonly audiences: readonly string[];
+	readonly scopeRoles: readonly ScopeRole[];
+	readonly jwksUri: string;
+	readonly algorithms: readonly Algorithm[];
+	/** Seconds of leeway on `exp` and `nbf`. */
+	readonly clockTolerance: number;
+	/** `auto`: the guide's provider, or `default` where the host refuses custom providers (Directus 12 Core). */
+	readonly userProvider: string;
+	/** How long a JWKS request may take before it is abandoned, in milliseconds. */
+	readonly jwksTimeoutMs: number;
+	/** Minimum time between two JWKS fetches triggered by unknown `kid`s, in milliseconds. */
+	readonly jwksCooldownMs: number;
+	/** How many verified tokens are remembered until they expire. */
+	readonly tokenCacheMax: number;
+	/** How long service-user and role state is trusted before it is read again, in milliseconds. */
+	readonly stateTtlMs: number;
+}
+
+/** Defaults of the optional variables; the README's configuration table mirrors this. */
+export const DEFAULTS = {
+	BCC_AUTH_ALGORITHMS: ['RS256'],
+	BCC_AUTH_CLOCK_TOLERANCE: 5,
+	BCC_AUTH_USER_PROVIDER: 'auto',
+	BCC_AUTH_JWKS_TIMEOUT: 5000,
+	BCC_AUTH_JWKS_COOLDOWN: 30000,
+	BCC_AUTH_TOKEN_CACHE_MAX: 10000,
+	BCC_AUTH_STATE_TTL: 10,
+} as const;
+
+/** The provider the guide gives service users. */
+export const GUIDE_PROVIDER = 'bcc-client-credentials';
+
+/** Thrown when the configuration is unusable; its message names every faulty variable. */
+export class ConfigError extends Error {
+	constructor(readonly problems: readonly string[]) {
+		super(`directus-extension-auth-client-credentials is not configured:\n- ${problems.join('\n- ')}`);
+		this.name = 'ConfigError';
+	}
+}
+
+type Env = Record<string, unknown>;
+
+/** Parses and validates the extension's variables; collects every problem and throws one `ConfigError`. */
+export function parseConfig(env: Env): Config {
+	const problems: string[] = [];
+
+	const read = <T>(name: string, parse: (value: unknown) => T, fallback?: T): T => {
+		const value = env[name];
+
+		if (value === undefined || value === null || value === '') {
+			if (fallback !== undefined) return fallback;
+			problems.push(`${name} is required`);
+			return undefined as T;
+		}
+
+		try {
+			return parse(value);
+		} catch (error) {
+			problems.push(`${name} ${(error as Error).message}`);
+			return undefined as T;
+		}
+	};
+
+	const issuer = read('BCC_AUTH_ISSUER', parseIssuer);
+
+	const config: Config = {
+		issuer,
+		audiences: read('BCC_AUTH_AUDIENCE', parseList),
+		scopeRoles: read('BCC_AUTH_SCOPE_ROLES', parseScopeRoles),
+		jwksUri: read('BCC_AUTH_JWKS_URI', parseUrl, issuer ? joinUrl(issuer, '.well-known/jwks.json') : ''),
+		algorithms: read('BCC_AUTH_ALGORITHMS', parseAlgorithms, [...DEFAULTS.BCC_AUTH_ALGORITHMS]),
+		clockTolerance: read('BCC_AUTH_CLOCK_TOLERANCE', nonNegativeNumber(300), DEFAULTS.BCC_AUTH_CLOCK_TOLERANCE),
+		userProvider: read('BCC_AUTH_USER_PROVIDER', parseProvider, DEFAULTS.BCC_AUTH_USER_PROVIDER),
+		jwksTimeoutMs: read('BCC_AUTH_JWKS_TIMEOUT', positiveInteger, DEFAULTS.BCC_AUTH_JWKS_TIMEOUT),
+		jwksCooldownMs: read('BCC_AUTH_JWKS_COOLDOWN', nonNegativeNumber(3_600_000), DEFAULTS.BCC_AUTH_JWKS_COOLDOWN),
+		tokenCacheMax: read('BCC_AUTH_TOKEN_CACHE_MAX', positiveInteger, DEFAULTS.BCC_AUTH_TOKEN_CACHE_MAX),
+		stateTtlMs: read('BCC_AUTH_STATE_TTL', nonNegativeNumber(86_400), DEFAULTS.BCC_AUTH_STATE_TTL) * 1000,
+	};
+
+	if (problems.length > 0) throw new ConfigError(problems);
+
+	return Object.freeze(config);
+}
+
+/** Joins a base URL and a path with exactly one `/`, whether or not the base ends with one. */
+export function joinUrl(base: string, path: string): string {
+	return `${base.replace(/\/+$/, '')}/${path.replace(/^\/+/, '')}`;
+}
+
+function parseIssuer(value: unknown): string {
+	const issuer = singleString(value);
+	// The issuer must be a URL: its JWKS address is derived from it, and a typo here would silently match nothing.
+	parseUrl(issuer);
+	return issuer;
+}
+
+function parseUrl(value: unknown): string {
+	const text = singleString(value);
+	let url: URL;
+
+	try {
+		url = new URL(text);
+	} catch {
+		throw new Error(`must be an absolute http(s) URL, got "${text}"`);
+	}
+
+	if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+		throw new Error(`must be an absolute http(s) URL, got "${text}"`);
+	}
+
+	return text;
+}
+
+/** A comma-separated list, or the array Directus makes of one. */
+function parseList(value: unknown): string[] {
+	const items = (Array.isArray(value) ? value : String(value).split(','))
+		.map((item) => String(item).trim())
+		.filter((item) => item !== '');
+
+	if (items.length === 0) throw new Error('must list at least one value');
+
+	return items;
+}
+
+function parseScopeRoles(value: unknown): ScopeRole[] {
+	let pairs: ScopeRole[];
+
+	if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+		// `json:{"scope":"role"}`: object keys keep the order they were written in.
+		pairs = Object.entries(value).map(([scope, role]) => ({ scope: scope.trim(), role: String(role).trim() }));
+	} else {
+		pairs = parseList(value).map((pair) => {
+			const separator = pair.indexOf('=');
+
+			if (separator <= 0 || separator === pair.length - 1) {
+				throw new Error(`must be comma-separated scope=role pairs, got "${pair}"`);
+			}
+
+			return { scope: pair.slice(0, separator).trim(), role: pair.slice(separator + 1).trim() };
+		});
+	}
+
+	if (pairs.length === 0) throw new Error('must map at least one scope to a role');
+
+	for (const { scope, role } of pairs) {
+		if (scope === '' || role === '' || /\s/.test(scope)) {
+			throw new Error(`has an invalid pair "${scope}=${role}" (a scope has no spaces; both sides are required)`);
+		}
+	}
+
+	return pairs;
+}
+
+function parseAlgorithms(value: unknown): Algorithm[] {
+	const algorithms = parseList(value);
+
+	for (const algorithm of algorithms) {
+		// Why: `none` and HMAC would let anyone holding the public key (or nobody at all) mint tokens.
+		if (!(ASYMMETRIC_ALGORITHMS as readonly string[]).includes(algorithm)) {
+			throw new Error(`accepts only asymmetric algorithms (${ASYMMETRIC_ALGORITHMS.join(', ')}), got "${algorithm}"`);
+		}
+	}
+
+	return algorithms as Algorithm[];
+}
+
+function parseProvider(value: unknown): string {
+	const provider = singleString(value);
+	if (!/^[a-z0-9_-]+$/i.test(provider)) throw new Error(`must be "auto" or a provider name, got "${provider}"`);
+	return provider;
+}
+
+function nonNegativeNumber(max: number) {
+	return (value: unknown): number => {
+		const number = Number(value);
+		if (!Number.isFinite(number) || number < 0 || number > max) {
+			throw new Error(`must be a number from 0 to ${max}, got "${String(value)}"`);
+		}
+		return number;
+	};
+}
+
+function positiveInteger(value: unknown): number {
+	const number = Number(value);
+	if (!Number.isSafeInteger(number) || number <= 0) throw new Error(`must be a positive integer, got "${String(value)}"`);
+	return number;
+}
+
+function singleString(value: unknown): string {
+	if (Array.isArray(value)) throw new Error(`must be a single value, got a list "${value.join(',')}"`);
+	if (typeof value === 'object') throw new Error('must be a single value, got an object');
+	return String(value).trim();
+}

@@ -1,0 +1,88 @@
+/**
+ * directus-extension-auth-client-credentials: OAuth2 client-credentials access tokens for the Directus API.
+ * Wires the parts together and registers the `authenticate` filter plus the actions that keep caches fresh.
+ */
+import { defineHook } from '@directus/extensions-sdk';
+import type { SchemaOverview } from '@directus/types';
+import { createAccountabilityBuilder } from './accountability.js';
+import { createAuthenticate, LOG_PREFIX, type VerifiedClient } from './authenticate.js';
+import { BoundedCache } from './bounded-cache.js';
+import { parseConfig } from './config.js';
+import { createKeyResolver } from './jwks.js';
+import { createRoleResolver } from './roles.js';
+import { createServiceUsers, type UsersServiceLike } from './service-user.js';
+import { createTokenVerifier } from './verify-token.js';
+
+/** Collections whose changes can alter a role tree, a policy's flags or who holds which policy. */
+const ACCESS_COLLECTIONS = ['roles', 'policies', 'access'] as const;
+
+export default defineHook(({ filter, action }, { env, logger, database, getSchema, services }) => {
+	const config = parseConfig(env);
+
+	const keys = createKeyResolver({
+		jwksUri: config.jwksUri,
+		timeoutMs: config.jwksTimeoutMs,
+		cooldownMs: config.jwksCooldownMs,
+	});
+
+	const verifyToken = createTokenVerifier({ ...config, keys });
+
+	const roles = createRoleResolver({
+		knex: database,
+		ttlMs: config.stateTtlMs,
+		onUnknownRole: (reference, reason) =>
+			logger.error(`${LOG_PREFIX} BCC_AUTH_SCOPE_ROLES names role "${reference}": ${reason}`),
+	});
+
+	const serviceUsers = createServiceUsers({
+		knex: database,
+		getSchema: () => getSchema(),
+		createUsersService: (schema: SchemaOverview) =>
+			new services.UsersService({ knex: database, schema }) as UsersServiceLike,
+		provider: config.userProvider,
+		ttlMs: config.stateTtlMs,
+		onProviderFallback: (reason) =>
+			logger.info(`${LOG_PREFIX} this Directus refuses custom user providers (${reason}); service users get "default"`),
+	});
+
+	const accountabilities = createAccountabilityBuilder({ knex: database, ttlMs: config.stateTtlMs });
+
+	filter(
+		'authenticate',
+		createAuthenticate({
+			config,
+			verifyToken,
+			verifiedTokens: new BoundedCache<string, VerifiedClient>(config.tokenCacheMax),
+			roles,
+			serviceUsers,
+			accountabilities,
+			logger: { warn: (line) => logger.warn(line), error: (line) => logger.error(line) },
+		}) as Parameters<typeof filter>[1],
+	);
+
+	// An admin suspending, editing or deleting a user takes effect on this instance at once; others follow
+	// within BCC_AUTH_STATE_TTL.
+	for (const event of ['users.update', 'users.delete']) {
+		action(event, (meta) => {
+			serviceUsers.forget(toKeys(meta));
+			accountabilities.clear();
+		});
+	}
+
+	for (const collection of ACCESS_COLLECTIONS) {
+		for (const operation of ['create', 'update', 'delete']) {
+			action(`${collection}.${operation}`, () => {
+				roles.clear();
+				accountabilities.clear();
+			});
+		}
+	}
+
+	logger.info(`${LOG_PREFIX} accepting client-credentials tokens from ${config.issuer}`);
+});
+
+/** The keys an action touched: `keys` for updates and deletes, `payload` for deletes on older hosts. */
+function toKeys(meta: Record<string, unknown>): string[] {
+	const keys = meta['keys'] ?? meta['payload'] ?? meta['key'];
+	return (Array.isArray(keys) ? keys : [keys]).filter((key) => key !== undefined).map(String);
+}

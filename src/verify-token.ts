@@ -1,0 +1,104 @@
+/**
+ * Signature and claim verification; the only importer of jsonwebtoken.
+ */
+import jwt from 'jsonwebtoken';
+import type { Algorithm } from './config.js';
+import type { UnverifiedJwt } from './decode-jwt.js';
+import type { KeyResolver } from './jwks.js';
+import { TokenRejectedError, type RejectionCode } from './token-rejected-error.js';
+
+/** The longest client id kept: `directus_users.external_identifier` holds 255 characters. */
+const MAX_CLIENT_ID_LENGTH = 255;
+
+export interface VerifiedToken {
+	/** The client's identifier (`sub`). */
+	readonly clientId: string;
+	/** The verified claim set, for scope lookup. */
+	readonly claims: Readonly<Record<string, unknown>>;
+	/** Issued-at, epoch seconds, when the token carries one. */
+	readonly issuedAt: number | undefined;
+	/** Expiry, epoch seconds; always present on a verified token. */
+	readonly expiresAt: number;
+}
+
+export interface TokenVerifierOptions {
+	issuer: string;
+	audiences: readonly string[];
+	algorithms: readonly Algorithm[];
+	/** Seconds. */
+	clockTolerance: number;
+	keys: KeyResolver;
+}
+
+export type TokenVerifier = (token: string, decoded: UnverifiedJwt) => Promise<VerifiedToken>;
+
+/** Creates the verifier: algorithm allow-list, issuer, audience, `exp` required, `nbf` honoured. */
+export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
+	const { issuer, audiences, algorithms, clockTolerance, keys } = options;
+	const verifyOptions: jwt.VerifyOptions = {
+		algorithms: [...algorithms],
+		issuer,
+		audience: audiences.length === 1 ? audiences[0] : ([...audiences] as [string, ...string[]]),
+		clockTolerance,
+	};
+
+	return async (token, { header }) => {
+		// Checked before any key lookup, so `alg: none` or HS256 never even costs a JWKS fetch.
+		if (typeof header.alg !== 'string' || !(algorithms as readonly string[]).includes(header.alg)) {
+			throw new TokenRejectedError('algorithm_not_allowed', `alg ${JSON.stringify(header.alg)} is not allowed`);
+		}
+
+		if (header.kid !== undefined && typeof header.kid !== 'string') {
+			throw new TokenRejectedError('malformed', 'kid is not a string');
+		}
+
+		const signingKey = await keys.getKey(header.kid);
+
+		// Why: a JWK that names its algorithm may only verify that algorithm (no cross-algorithm confusion).
+		if (signingKey.alg !== undefined && signingKey.alg !== header.alg) {
+			throw new TokenRejectedError('algorithm_not_allowed', `alg ${header.alg} does not match the key's ${signingKey.alg}`);
+		}
+
+		let claims: jwt.JwtPayload;
+
+		try {
+			claims = jwt.verify(token, signingKey.key, verifyOptions) as jwt.JwtPayload;
+		} catch (error) {
+			throw toRejection(error);
+		}
+
+		if (typeof claims.exp !== 'number') {
+			throw new TokenRejectedError('missing_exp', 'the token has no exp claim');
+		}
+
+		const clientId = claims.sub;
+
+		if (typeof clientId !== 'string' || clientId === '' || clientId.length > MAX_CLIENT_ID_LENGTH) {
+			throw new TokenRejectedError('invalid_claims', `sub must be a string of 1 to ${MAX_CLIENT_ID_LENGTH} characters`);
+		}
+
+		if (claims.iat !== undefined && typeof claims.iat !== 'number') {
+			throw new TokenRejectedError('invalid_claims', 'iat is not a number');
+		}
+
+		return { clientId, claims, issuedAt: claims.iat, expiresAt: claims.exp };
+	};
+}
+
+function toRejection(error: unknown): TokenRejectedError {
+	if (error instanceof jwt.TokenExpiredError) return new TokenRejectedError('token_expired', 'the token has expired');
+	if (error instanceof jwt.NotBeforeError) return new TokenRejectedError('token_not_active', 'the token is not valid yet (nbf)');
+
+	const message = error instanceof Error ? error.message : String(error);
+	return new TokenRejectedError(classify(message), message);
+}
+
+/** jsonwebtoken reports every other failure as a JsonWebTokenError that differs only by message. */
+function classify(message: string): RejectionCode {
+	if (message.startsWith('invalid signature')) return 'invalid_signature';
+	if (message.startsWith('jwt audience invalid')) return 'invalid_audience';
+	if (message.startsWith('jwt issuer invalid')) return 'invalid_issuer';
+	if (message.startsWith('invalid algorithm')) return 'algorithm_not_allowed';
+	if (/^invalid (exp|nbf|iat) value/.test(message)) return 'invalid_claims';
+	return 'malformed';
+}
