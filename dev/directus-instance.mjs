@@ -72,7 +72,10 @@ export async function prepareDirectus(options = {}) {
 	const extensionsPath = join(project, 'extensions');
 	await mkdir(extensionsPath, { recursive: true });
 	// Directus reads the project's package.json for extensions installed as dependencies (the npm/pnpm routes).
-	await writeFile(join(project, 'package.json'), JSON.stringify({ name: 'directus-project', private: true }, null, '\t'));
+	await writeFile(
+		join(project, 'package.json'),
+		JSON.stringify({ name: 'directus-project', private: true }, null, '\t'),
+	);
 
 	await installExtension(project, extensionsPath, route);
 
@@ -115,7 +118,11 @@ export async function startPrepared(prepared, options = {}) {
 		...options.env,
 	};
 
-	const child = spawn(prepared.node, [prepared.cli, 'start'], { cwd: prepared.project, env, stdio: ['ignore', 'pipe', 'pipe'] });
+	const child = spawn(prepared.node, [prepared.cli, 'start'], {
+		cwd: prepared.project,
+		env,
+		stdio: ['ignore', 'pipe', 'pipe'],
+	});
 	// If this process dies without cleaning up, the watchdog still stops Directus.
 	spawn('sh', ['-c', `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; kill ${child.pid} 2>/dev/null`], {
 		detached: true,
@@ -273,7 +280,8 @@ async function installExtension(project, extensionsPath, route) {
 	}
 
 	const manifest = JSON.parse(await readFile(join(project, 'package.json'), 'utf8'));
-	if (!manifest.dependencies?.[EXTENSION_NAME]) throw new Error(`${route} did not record ${EXTENSION_NAME} as a dependency`);
+	if (!manifest.dependencies?.[EXTENSION_NAME])
+		throw new Error(`${route} did not record ${EXTENSION_NAME} as a dependency`);
 }
 
 /** A fresh, empty database for this instance, with a `drop()` to remove it afterwards. */
@@ -285,11 +293,19 @@ async function createDatabase(project, choice) {
 	const name = choice.database ?? `bcc_test_${randomBytes(6).toString('hex')}`;
 
 	if (choice.client === 'pg') {
-		const psql = (sql) => run('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-d', 'postgres', '-v', 'ON_ERROR_STOP=1', '-c', sql]);
+		const psql = (sql) =>
+			run('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-d', 'postgres', '-v', 'ON_ERROR_STOP=1', '-c', sql]);
 		if (!choice.database) await psql(`CREATE DATABASE ${name}`);
 		return {
 			name,
-			env: { DB_CLIENT: 'pg', DB_HOST: '127.0.0.1', DB_PORT: '5432', DB_DATABASE: name, DB_USER: 'postgres', DB_PASSWORD: '' },
+			env: {
+				DB_CLIENT: 'pg',
+				DB_HOST: '127.0.0.1',
+				DB_PORT: '5432',
+				DB_DATABASE: name,
+				DB_USER: 'postgres',
+				DB_PASSWORD: '',
+			},
 			drop: async () => {
 				if (!choice.database) await psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
 			},
@@ -300,7 +316,14 @@ async function createDatabase(project, choice) {
 	if (!choice.database) await mariadb(`CREATE DATABASE ${name}`);
 	return {
 		name,
-		env: { DB_CLIENT: 'mysql', DB_HOST: '127.0.0.1', DB_PORT: '3306', DB_DATABASE: name, DB_USER: 'root', DB_PASSWORD: '' },
+		env: {
+			DB_CLIENT: 'mysql',
+			DB_HOST: '127.0.0.1',
+			DB_PORT: '3306',
+			DB_DATABASE: name,
+			DB_USER: 'root',
+			DB_PASSWORD: '',
+		},
 		drop: async () => {
 			if (!choice.database) await mariadb(`DROP DATABASE IF EXISTS ${name}`);
 		},

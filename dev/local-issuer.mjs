@@ -22,7 +22,13 @@ export function makeKey(alg = 'RS256', kid = `key-${randomUUID().slice(0, 8)}`) 
 		? generateKeyPairSync('ec', { namedCurve: { ES256: 'P-256', ES384: 'P-384', ES512: 'P-521' }[alg] })
 		: generateKeyPairSync('rsa', { modulusLength: 2048 });
 
-	return { kid, alg, privateKey, publicKey, publicJwk: { ...publicKey.export({ format: 'jwk' }), kid, alg, use: 'sig' } };
+	return {
+		kid,
+		alg,
+		privateKey,
+		publicKey,
+		publicJwk: { ...publicKey.export({ format: 'jwk' }), kid, alg, use: 'sig' },
+	};
 }
 
 /**
@@ -59,7 +65,8 @@ export async function startLocalIssuer(options = {}) {
 		counters.jwks++;
 		if (jwksMode === 'down') return res.destroy();
 		if (jwksMode === 'not-found') return json(res, 404, { error: 'not_found' });
-		if (jwksMode === 'garbage') return res.writeHead(200, { 'content-type': 'application/json' }).end('{"keys": [ oops');
+		if (jwksMode === 'garbage')
+			return res.writeHead(200, { 'content-type': 'application/json' }).end('{"keys": [ oops');
 		if (jwksMode === 'empty') return json(res, 200, { keys: [] });
 		const answer = () => json(res, 200, { keys: keys.map((key) => key.publicJwk) });
 		if (jwksMode === 'slow') {
@@ -156,13 +163,16 @@ export async function startLocalIssuer(options = {}) {
  * @param {Record<string, unknown>} header @param {unknown} payload @param {IssuerKey} key
  */
 export function signJws(header, payload, key) {
-	const encode = (value) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
+	const encode = (value) =>
+		Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
 	const input = `${encode(header)}.${encode(payload)}`;
 	const hash = `sha${key.alg.slice(2)}`;
 	const signature = sign(hash, Buffer.from(input), {
 		key: key.privateKey,
 		...(key.alg.startsWith('ES') ? { dsaEncoding: 'ieee-p1363' } : {}),
-		...(key.alg.startsWith('PS') ? { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: Number(key.alg.slice(2)) / 8 } : {}),
+		...(key.alg.startsWith('PS')
+			? { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: Number(key.alg.slice(2)) / 8 }
+			: {}),
 	});
 	return `${input}.${signature.toString('base64url')}`;
 }

@@ -16,7 +16,12 @@ export async function seedAccessModel(directus) {
 			schema: {},
 			meta: { icon: 'article' },
 			fields: [
-				{ field: 'id', type: 'integer', meta: { hidden: true }, schema: { is_primary_key: true, has_auto_increment: true } },
+				{
+					field: 'id',
+					type: 'integer',
+					meta: { hidden: true },
+					schema: { is_primary_key: true, has_auto_increment: true },
+				},
 				{ field: 'title', type: 'string', meta: {}, schema: {} },
 			],
 		});
@@ -48,7 +53,10 @@ export async function seedAccessModel(directus) {
 		app_access: true,
 	});
 
-	const readers = await directus.admin('/roles', 'POST', { name: 'API Readers', policies: [{ policy: readArticles.id }] });
+	const readers = await directus.admin('/roles', 'POST', {
+		name: 'API Readers',
+		policies: [{ policy: readArticles.id }],
+	});
 	const writers = await directus.admin('/roles', 'POST', {
 		name: 'API Writers',
 		parent: readers.id,

@@ -42,7 +42,10 @@ export interface AuthenticateDependencies {
 	logger: Logger;
 }
 
-export type AuthenticateFilter = (accountability: Accountability, meta: Record<string, unknown>) => Promise<Accountability>;
+export type AuthenticateFilter = (
+	accountability: Accountability,
+	meta: Record<string, unknown>,
+) => Promise<Accountability>;
 
 export const LOG_PREFIX = '[auth-client-credentials]';
 
@@ -123,8 +126,13 @@ export function createAuthenticate(deps: AuthenticateDependencies): Authenticate
 		}
 
 		// A database or host fault: say so plainly, and never as a 500 with a stack.
-		logger.error(`${LOG_PREFIX} could not authenticate (${who}): ${error instanceof Error ? error.message : String(error)}`);
-		return new ServiceUnavailableError({ service: 'auth-client-credentials', reason: 'authentication could not be completed' });
+		logger.error(
+			`${LOG_PREFIX} could not authenticate (${who}): ${error instanceof Error ? error.message : String(error)}`,
+		);
+		return new ServiceUnavailableError({
+			service: 'auth-client-credentials',
+			reason: 'authentication could not be completed',
+		});
 	}
 }
 
@@ -136,6 +144,6 @@ export function hashToken(token: string): string {
 /** A claim as it may appear in a log line: short, one line, never a whole claim set. */
 function printable(value: unknown): string {
 	if (value === undefined || value === null) return '-';
-	const text = typeof value === 'string' ? value : JSON.stringify(value) ?? String(value);
+	const text = typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value));
 	return JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text);
 }

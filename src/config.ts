@@ -215,7 +215,8 @@ function nonNegativeNumber(max: number) {
 
 function positiveInteger(value: unknown): number {
 	const number = Number(value);
-	if (!Number.isSafeInteger(number) || number <= 0) throw new Error(`must be a positive integer, got "${String(value)}"`);
+	if (!Number.isSafeInteger(number) || number <= 0)
+		throw new Error(`must be a positive integer, got "${String(value)}"`);
 	return number;
 }
 

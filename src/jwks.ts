@@ -96,7 +96,7 @@ export function createKeyResolver(options: KeyResolverOptions): KeyResolver {
 
 			if (!inFlight && now() - attemptedAt < cooldownMs) {
 				// Why: without a cooldown, a flood of random `kid`s would turn every request into a JWKS fetch.
-				throw new TokenRejectedError('unknown_kid', 'the token\'s kid is not in the JWKS (refetch cooling down)');
+				throw new TokenRejectedError('unknown_kid', "the token's kid is not in the JWKS (refetch cooling down)");
 			}
 
 			try {
@@ -106,7 +106,7 @@ export function createKeyResolver(options: KeyResolverOptions): KeyResolver {
 			}
 
 			const fetched = lookup(kid);
-			if (!fetched) throw new TokenRejectedError('unknown_kid', 'the token\'s kid is not in the JWKS');
+			if (!fetched) throw new TokenRejectedError('unknown_kid', "the token's kid is not in the JWKS");
 			return fetched;
 		},
 	};

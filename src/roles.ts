@@ -50,7 +50,10 @@ export function createRoleResolver(options: RoleResolverOptions): RoleResolver {
 			}
 
 			if ('problem' in resolution) {
-				throw new TokenRejectedError('unknown_role', `the mapped role "${reference}" cannot be used: ${resolution.problem}`);
+				throw new TokenRejectedError(
+					'unknown_role',
+					`the mapped role "${reference}" cannot be used: ${resolution.problem}`,
+				);
 			}
 
 			return resolution.id;

@@ -73,11 +73,7 @@ export function createServiceUsers(options: ServiceUsersOptions): ServiceUsers {
 				(request.issuedAt === undefined || (state.lastAccess ?? -Infinity) >= request.issuedAt)));
 
 	const readState = async (userId: string): Promise<UserState | undefined> => {
-		const row = await knex
-			.select('role', 'status', 'last_access')
-			.from('directus_users')
-			.where({ id: userId })
-			.first();
+		const row = await knex.select('role', 'status', 'last_access').from('directus_users').where({ id: userId }).first();
 
 		return row ? { role: row.role, status: row.status, lastAccess: toEpochSeconds(row.last_access) } : undefined;
 	};
@@ -185,6 +181,8 @@ function toEpochSeconds(value: unknown): number | null {
 
 	const text = String(value);
 	// SQLite keeps "YYYY-MM-DD HH:MM:SS" in UTC without a zone; say so before parsing.
-	const parsed = Date.parse(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d+)?$/.test(text) ? `${text.replace(' ', 'T')}Z` : text);
+	const parsed = Date.parse(
+		/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d+)?$/.test(text) ? `${text.replace(' ', 'T')}Z` : text,
+	);
 	return Number.isNaN(parsed) ? null : Math.floor(parsed / 1000);
 }

@@ -56,7 +56,10 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
 
 		// Why: a JWK that names its algorithm may only verify that algorithm (no cross-algorithm confusion).
 		if (signingKey.alg !== undefined && signingKey.alg !== header.alg) {
-			throw new TokenRejectedError('algorithm_not_allowed', `alg ${header.alg} does not match the key's ${signingKey.alg}`);
+			throw new TokenRejectedError(
+				'algorithm_not_allowed',
+				`alg ${header.alg} does not match the key's ${signingKey.alg}`,
+			);
 		}
 
 		let claims: jwt.JwtPayload;
@@ -87,7 +90,8 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
 
 function toRejection(error: unknown): TokenRejectedError {
 	if (error instanceof jwt.TokenExpiredError) return new TokenRejectedError('token_expired', 'the token has expired');
-	if (error instanceof jwt.NotBeforeError) return new TokenRejectedError('token_not_active', 'the token is not valid yet (nbf)');
+	if (error instanceof jwt.NotBeforeError)
+		return new TokenRejectedError('token_not_active', 'the token is not valid yet (nbf)');
 
 	const message = error instanceof Error ? error.message : String(error);
 	return new TokenRejectedError(classify(message), message);

@@ -46,7 +46,9 @@ describe.each(directusVersions())('Directus %s', (version) => {
 
 	const userIdOf = (sub: string) => v5(sub, NIL);
 	const readUser = (sub: string) =>
-		directus.request(`/users/${userIdOf(sub)}?fields=*`, { token: directus.adminToken }).then((r) => r.json?.data ?? null);
+		directus
+			.request(`/users/${userIdOf(sub)}?fields=*`, { token: directus.adminToken })
+			.then((r) => r.json?.data ?? null);
 	const queryCounts = async () => (await directus.request('/query-counter')).json;
 
 	test('the admin static token still works', async () => {
@@ -63,13 +65,23 @@ describe.each(directusVersions())('Directus %s', (version) => {
 		expect(articles.json.data.map((a: { title: string }) => a.title)).toEqual(['First', 'Second', 'Third']);
 
 		expect((await directus.request('/items/secrets', { token })).status).toBe(403);
-		expect((await directus.request('/items/articles', { token, method: 'POST', body: { title: 'x' } })).status).toBe(403);
+		expect((await directus.request('/items/articles', { token, method: 'POST', body: { title: 'x' } })).status).toBe(
+			403,
+		);
 
-		const graphql = await directus.request('/graphql', { token, method: 'POST', body: { query: '{ articles(sort: "id") { title } }' } });
+		const graphql = await directus.request('/graphql', {
+			token,
+			method: 'POST',
+			body: { query: '{ articles(sort: "id") { title } }' },
+		});
 		expect(graphql.status).toBe(200);
 		expect(graphql.json.data.articles.map((a: { title: string }) => a.title)).toEqual(['First', 'Second', 'Third']);
 
-		const forbidden = await directus.request('/graphql', { token, method: 'POST', body: { query: '{ secrets { title } }' } });
+		const forbidden = await directus.request('/graphql', {
+			token,
+			method: 'POST',
+			body: { query: '{ secrets { title } }' },
+		});
 		expect(forbidden.json.errors?.[0]?.extensions?.code).toMatch(/FORBIDDEN|GRAPHQL_VALIDATION/);
 		expect(forbidden.json.data?.secrets).toBeUndefined();
 	});
@@ -99,11 +111,17 @@ describe.each(directusVersions())('Directus %s', (version) => {
 
 	test("the role follows the mapping, and a child role gets its parent's policies", async () => {
 		const sub = 'promoted@clients';
-		expect((await directus.request('/items/articles', { token: issuer.mint({ sub, scope: 'svc#read' }) })).status).toBe(200);
+		expect((await directus.request('/items/articles', { token: issuer.mint({ sub, scope: 'svc#read' }) })).status).toBe(
+			200,
+		);
 		expect((await readUser(sub)).role).toBe(seeded.roles.readers);
 
 		const writer = issuer.mint({ sub, scope: 'svc#read svc#write', iat: Math.floor(Date.now() / 1000) + 1 });
-		const created = await directus.request('/items/articles', { token: writer, method: 'POST', body: { title: 'By a machine' } });
+		const created = await directus.request('/items/articles', {
+			token: writer,
+			method: 'POST',
+			body: { title: 'By a machine' },
+		});
 		expect(created.status).toBe(200);
 		expect((await readUser(sub)).role).toBe(seeded.roles.writers);
 
@@ -136,7 +154,8 @@ describe.each(directusVersions())('Directus %s', (version) => {
 		const token = issuer.mint({ sub: 'steady@clients', scope: 'svc#read' });
 		await directus.request('/query-counter/reset', { method: 'POST' });
 
-		for (let i = 0; i < 40; i++) expect((await directus.request('/items/articles?limit=1', { token })).status).toBe(200);
+		for (let i = 0; i < 40; i++)
+			expect((await directus.request('/items/articles?limit=1', { token })).status).toBe(200);
 
 		const afterFirst40 = await queryCounts();
 		expect(afterFirst40.writes.directus_users ?? 0).toBe(1); // the creation
@@ -188,25 +207,81 @@ describe.each(directusVersions())('Directus %s', (version) => {
 		const token = issuer.mint({ sub: 'rotated@clients', scope: 'svc#read' }, { key });
 
 		expect((await directus.request('/items/articles', { token })).status).toBe(200);
-		expect((await directus.request('/items/articles', { token: issuer.mint({ sub: 'rotated-2@clients', scope: 'svc#read' }, { key }) })).status).toBe(200);
+		expect(
+			(
+				await directus.request('/items/articles', {
+					token: issuer.mint({ sub: 'rotated-2@clients', scope: 'svc#read' }, { key }),
+				})
+			).status,
+		).toBe(200);
 		expect(issuer.counters.jwks - before).toBe(1);
 	});
 
 	const foreignKey = makeKey('RS256', 'foreign');
 
 	const refusals: [name: string, make: (i: Issuer, sub: string) => string, code: string, reason: string | null][] = [
-		['wrong aud', (i, sub) => i.mint({ sub, scope: 'svc#read', aud: 'https://elsewhere.test' }), 'INVALID_CREDENTIALS', 'invalid_audience'],
-		['wrong iss (not ours: Directus refuses it)', (i, sub) => i.mint({ sub, scope: 'svc#read', iss: 'https://evil.test/' }), 'INVALID_CREDENTIALS', null],
-		['expired', (i, sub) => i.mint({ sub, scope: 'svc#read', iat: 1_000_000, exp: 1_000_600 }), 'TOKEN_EXPIRED', 'token_expired'],
-		['not yet valid', (i, sub) => i.mint({ sub, scope: 'svc#read', nbf: Math.floor(Date.now() / 1000) + 600 }), 'INVALID_CREDENTIALS', 'token_not_active'],
+		[
+			'wrong aud',
+			(i, sub) => i.mint({ sub, scope: 'svc#read', aud: 'https://elsewhere.test' }),
+			'INVALID_CREDENTIALS',
+			'invalid_audience',
+		],
+		[
+			'wrong iss (not ours: Directus refuses it)',
+			(i, sub) => i.mint({ sub, scope: 'svc#read', iss: 'https://evil.test/' }),
+			'INVALID_CREDENTIALS',
+			null,
+		],
+		[
+			'expired',
+			(i, sub) => i.mint({ sub, scope: 'svc#read', iat: 1_000_000, exp: 1_000_600 }),
+			'TOKEN_EXPIRED',
+			'token_expired',
+		],
+		[
+			'not yet valid',
+			(i, sub) => i.mint({ sub, scope: 'svc#read', nbf: Math.floor(Date.now() / 1000) + 600 }),
+			'INVALID_CREDENTIALS',
+			'token_not_active',
+		],
 		['no exp', (i, sub) => i.mint({ sub, scope: 'svc#read', exp: undefined }), 'INVALID_CREDENTIALS', 'missing_exp'],
-		['alg none', (i, sub) => unsigned(i.mint({ sub, scope: 'svc#read' })), 'INVALID_CREDENTIALS', 'algorithm_not_allowed'],
-		['HS256 signed with the public key', (i, sub) => hmacWithPublicKey(i, sub), 'INVALID_CREDENTIALS', 'algorithm_not_allowed'],
-		['unknown kid', (i, sub) => i.mint({ sub, scope: 'svc#read' }, { key: foreignKey }), 'INVALID_CREDENTIALS', 'unknown_kid'],
-		['tampered payload', (i, sub) => tamper(i.mint({ sub, scope: 'svc#read' })), 'INVALID_CREDENTIALS', 'invalid_signature'],
+		[
+			'alg none',
+			(i, sub) => unsigned(i.mint({ sub, scope: 'svc#read' })),
+			'INVALID_CREDENTIALS',
+			'algorithm_not_allowed',
+		],
+		[
+			'HS256 signed with the public key',
+			(i, sub) => hmacWithPublicKey(i, sub),
+			'INVALID_CREDENTIALS',
+			'algorithm_not_allowed',
+		],
+		[
+			'unknown kid',
+			(i, sub) => i.mint({ sub, scope: 'svc#read' }, { key: foreignKey }),
+			'INVALID_CREDENTIALS',
+			'unknown_kid',
+		],
+		[
+			'tampered payload',
+			(i, sub) => tamper(i.mint({ sub, scope: 'svc#read' })),
+			'INVALID_CREDENTIALS',
+			'invalid_signature',
+		],
 		['no scope claim', (i, sub) => i.mint({ sub, scope: undefined }), 'INVALID_CREDENTIALS', 'no_mapped_scope'],
-		['unmapped scope', (i, sub) => i.mint({ sub, scope: 'svc#delete other' }), 'INVALID_CREDENTIALS', 'no_mapped_scope'],
-		['a role that does not exist', (i, sub) => i.mint({ sub, scope: 'svc#ghost' }), 'INVALID_CREDENTIALS', 'unknown_role'],
+		[
+			'unmapped scope',
+			(i, sub) => i.mint({ sub, scope: 'svc#delete other' }),
+			'INVALID_CREDENTIALS',
+			'no_mapped_scope',
+		],
+		[
+			'a role that does not exist',
+			(i, sub) => i.mint({ sub, scope: 'svc#ghost' }),
+			'INVALID_CREDENTIALS',
+			'unknown_role',
+		],
 		['garbage', () => 'not.a.jwt', 'INVALID_CREDENTIALS', null],
 	];
 
@@ -254,7 +329,15 @@ function hmacWithPublicKey(issuer: Issuer, sub: string): string {
 	const key = issuer.keys[0]!;
 	const now = Math.floor(Date.now() / 1000);
 	const pem = key.publicKey.export({ format: 'pem', type: 'spki' }) as string;
-	const payload = { iss: issuer.issuer, aud: issuer.audience, sub, scope: 'svc#read', gty: 'client-credentials', iat: now, exp: now + 600 };
+	const payload = {
+		iss: issuer.issuer,
+		aud: issuer.audience,
+		sub,
+		scope: 'svc#read',
+		gty: 'client-credentials',
+		iat: now,
+		exp: now + 600,
+	};
 	const encode = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
 	const head = `${encode({ alg: 'HS256', typ: 'JWT', kid: key.kid })}.${encode(payload)}`;
 	return `${head}.${createHmac('sha256', pem).update(head).digest('base64url')}`;

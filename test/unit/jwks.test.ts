@@ -17,7 +17,12 @@ beforeEach(async () => {
 afterEach(() => issuer.stop());
 
 const resolver = (options: Partial<KeyResolverOptions> = {}) =>
-	createKeyResolver({ jwksUri: `${issuer.url}/.well-known/jwks.json`, timeoutMs: 1000, cooldownMs: 30_000, ...options });
+	createKeyResolver({
+		jwksUri: `${issuer.url}/.well-known/jwks.json`,
+		timeoutMs: 1000,
+		cooldownMs: 30_000,
+		...options,
+	});
 
 async function codeOf(promise: Promise<unknown>): Promise<string> {
 	const error = await promise.then(
@@ -67,19 +72,22 @@ test('after the cooldown an unknown kid is fetched again: a new key is picked up
 	expect(issuer.counters.jwks).toBe(2);
 });
 
-test.each(['down', 'not-found', 'garbage', 'empty'] as const)('JWKS %s: unknown kids refused, known keys keep working', async (mode) => {
-	let now = 0;
-	const keys = resolver({ now: () => now, cooldownMs: 0, maxAgeMs: 1 });
-	await keys.getKey('one');
-	issuer.setJwksMode(mode);
-	now = 10;
+test.each(['down', 'not-found', 'garbage', 'empty'] as const)(
+	'JWKS %s: unknown kids refused, known keys keep working',
+	async (mode) => {
+		let now = 0;
+		const keys = resolver({ now: () => now, cooldownMs: 0, maxAgeMs: 1 });
+		await keys.getKey('one');
+		issuer.setJwksMode(mode);
+		now = 10;
 
-	expect(await codeOf(keys.getKey('other'))).toBe('jwks_unavailable');
-	// Known and stale: served at once while a background refresh fails.
-	await expect(keys.getKey('one')).resolves.toBeDefined();
-	await new Promise((resolve) => setTimeout(resolve, 50));
-	await expect(keys.getKey('one')).resolves.toBeDefined();
-});
+		expect(await codeOf(keys.getKey('other'))).toBe('jwks_unavailable');
+		// Known and stale: served at once while a background refresh fails.
+		await expect(keys.getKey('one')).resolves.toBeDefined();
+		await new Promise((resolve) => setTimeout(resolve, 50));
+		await expect(keys.getKey('one')).resolves.toBeDefined();
+	},
+);
 
 test('a slow JWKS is abandoned after the timeout', async () => {
 	issuer.setJwksMode('slow', { delayMs: 5000 });

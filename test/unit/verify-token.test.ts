@@ -81,7 +81,11 @@ describe('refused', () => {
 		['exp a string', () => issuer.mint({ exp: String(now() + 60) }), 'invalid_claims'],
 		['alg none', () => `${encode({ alg: 'none' })}.${issuer.mint().split('.')[1]}.`, 'algorithm_not_allowed'],
 		['HS256 with the public key as secret', () => hmacWithPublicKey(), 'algorithm_not_allowed'],
-		['an algorithm the JWK does not name', () => resignHeader({ alg: 'RS384', kid: 'rsa-key' }), 'algorithm_not_allowed'],
+		[
+			'an algorithm the JWK does not name',
+			() => resignHeader({ alg: 'RS384', kid: 'rsa-key' }),
+			'algorithm_not_allowed',
+		],
 		['unknown kid', () => issuer.mint({}, { key: makeKey('RS256', 'nobody') }), 'unknown_kid'],
 		['known kid, other key', () => issuer.mint({}, { key: stranger }), 'invalid_signature'],
 		['tampered payload', () => tamper(issuer.mint({ scope: 'read' })), 'invalid_signature'],
@@ -95,7 +99,9 @@ describe('refused', () => {
 	});
 
 	test('ES256 when only RS256 is allowed', async () => {
-		expect(await rejectionCode(issuer.mint({}, { key: ec }), verifierFor(issuer, ['RS256']))).toBe('algorithm_not_allowed');
+		expect(await rejectionCode(issuer.mint({}, { key: ec }), verifierFor(issuer, ['RS256']))).toBe(
+			'algorithm_not_allowed',
+		);
 	});
 
 	test('a JWKS that cannot be reached', async () => {
