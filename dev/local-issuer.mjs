@@ -11,7 +11,7 @@ import { constants, generateKeyPairSync, randomUUID, sign } from 'node:crypto';
 import { createServer } from 'node:http';
 
 /**
- * @typedef {{ kid: string, alg: string, privateKey: import('node:crypto').KeyObject, publicJwk: object }} IssuerKey
+ * @typedef {{ kid: string, alg: string, privateKey: import('node:crypto').KeyObject, publicKey: import('node:crypto').KeyObject, publicJwk: object }} IssuerKey
  * @typedef {'ok' | 'down' | 'slow' | 'garbage' | 'not-found' | 'empty'} JwksMode
  * @typedef {{ secret: string, scopes: string[] }} DemoClient
  */
