@@ -144,6 +144,15 @@ export function hashToken(token: string): string {
 /** A claim as it may appear in a log line: short, one line, never a whole claim set. */
 function printable(value: unknown): string {
 	if (value === undefined || value === null) return '-';
-	const text = typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value));
+	let text: string;
+
+	try {
+		text = typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value));
+	} catch {
+		// Why: these claims may be unverified, and JSON.stringify of an array nested thousands deep overflows the
+		// stack; a RangeError thrown while refusing a token would escape the filter, and Directus would answer 500.
+		text = Array.isArray(value) ? '[…]' : '{…}';
+	}
+
 	return JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text);
 }

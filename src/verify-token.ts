@@ -45,7 +45,10 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
 	return async (token, { header }) => {
 		// Checked before any key lookup, so `alg: none` or HS256 never even costs a JWKS fetch.
 		if (typeof header.alg !== 'string' || !(algorithms as readonly string[]).includes(header.alg)) {
-			throw new TokenRejectedError('algorithm_not_allowed', `alg ${JSON.stringify(header.alg)} is not allowed`);
+			// Why not JSON.stringify for any alg: the header is unverified, and an alg nested thousands deep would make
+			// it throw a RangeError, which the filter takes for a host fault (503) instead of a refusal (401).
+			const alg = typeof header.alg === 'string' ? JSON.stringify(header.alg) : `of type ${typeOf(header.alg)}`;
+			throw new TokenRejectedError('algorithm_not_allowed', `alg ${alg} is not allowed`);
 		}
 
 		if (header.kid !== undefined && typeof header.kid !== 'string') {
@@ -86,6 +89,11 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
 
 		return { clientId, claims, issuedAt: claims.iat, expiresAt: claims.exp };
 	};
+}
+
+/** A JSON value's type, as a log line names it. */
+function typeOf(value: unknown): string {
+	return value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
 }
 
 function toRejection(error: unknown): TokenRejectedError {
