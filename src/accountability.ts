@@ -19,7 +19,7 @@ interface PolicyGrant {
 
 export interface AccountabilityBuilder {
 	/** A new accountability: `base` plus the user, their role tree and global access. */
-	build(base: Accountability, user: string, role: string): Promise<Accountability>;
+	build(base: Accountability, user: string, role: string | null): Promise<Accountability>;
 	/** Roles, policies or access changed: forget everything. */
 	clear(): void;
 }
@@ -33,6 +33,7 @@ export interface AccountabilityBuilderOptions {
 /** Creates the builder; its caches hold role trees and policy grants, never per-request data. */
 export function createAccountabilityBuilder(options: AccountabilityBuilderOptions): AccountabilityBuilder {
 	const { knex, ttlMs, now = Date.now } = options;
+	// Keyed by role id; '' stands for "no role", whose tree is empty.
 	const roleTrees = new BoundedCache<string, string[]>(1000, now);
 	const grants = new BoundedCache<string, PolicyGrant[]>(10_000, now);
 
@@ -46,7 +47,7 @@ export function createAccountabilityBuilder(options: AccountabilityBuilderOption
 
 	return {
 		async build(base, user, role) {
-			const roles = await cached(roleTrees, role, () => fetchRolesTree(role, { knex }));
+			const roles = await cached(roleTrees, role ?? '', () => fetchRolesTree(role, { knex }));
 			const policyGrants = await cached(grants, `${user}|${roles.join(',')}`, () => fetchGrants(knex, roles, user));
 			const { admin, app } = globalAccess(policyGrants, base.ip ?? null);
 

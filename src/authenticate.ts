@@ -7,25 +7,25 @@ import { InvalidCredentialsError, ServiceUnavailableError, TokenExpiredError } f
 import type { Accountability } from '@directus/types';
 import type { AccountabilityBuilder } from './accountability.js';
 import type { BoundedCache } from './bounded-cache.js';
-import type { Config, ScopeRole } from './config.js';
+import type { BoundUsers } from './bound-users.js';
+import { SERVICE_USER_BINDING, type Config, type ScopeRole } from './config.js';
 import { decodeUnverified } from './decode-jwt.js';
+import { readClaim } from './presets.js';
 import type { RoleResolver } from './roles.js';
 import { readScopes, resolveScopeRole } from './scopes.js';
 import { serviceUserId, type ServiceUsers } from './service-user.js';
 import { TokenRejectedError } from './token-rejected-error.js';
 import type { TokenVerifier } from './verify-token.js';
 
-/** The grant type Auth0 writes into client-credentials access tokens. */
-export const CLIENT_CREDENTIALS_GTY = 'client-credentials';
-
 /** What is remembered of a verified token, under the hash of its text, until it expires. */
-export interface VerifiedClient {
+export type VerifiedClient = {
 	readonly clientId: string;
-	readonly userId: string;
-	readonly mapping: ScopeRole;
 	readonly issuedAt: number | undefined;
 	readonly expiresAt: number;
-}
+} & (
+	| { readonly kind: 'service'; readonly userId: string; readonly mapping: ScopeRole }
+	| { readonly kind: 'bound'; readonly userReference: string }
+);
 
 export interface Logger {
 	warn(message: string): void;
@@ -38,6 +38,8 @@ export interface AuthenticateDependencies {
 	verifiedTokens: BoundedCache<string, VerifiedClient>;
 	roles: RoleResolver;
 	serviceUsers: ServiceUsers;
+	/** Needed only when `config.clients` binds clients to existing users. */
+	boundUsers?: BoundUsers;
 	accountabilities: AccountabilityBuilder;
 	logger: Logger;
 }
@@ -49,15 +51,23 @@ export type AuthenticateFilter = (
 
 export const LOG_PREFIX = '[auth-client-credentials]';
 
-/** Creates the filter handler. */
+/**
+ * Creates the filter handler, for both `authenticate` (the token Directus extracted into `req.token`) and
+ * `websocket.authenticate` (the `access_token` of the WebSocket auth message).
+ */
 export function createAuthenticate(deps: AuthenticateDependencies): AuthenticateFilter {
-	const { config, verifyToken, verifiedTokens, roles, serviceUsers, accountabilities, logger } = deps;
+	const { config, verifyToken, verifiedTokens, roles, serviceUsers, boundUsers, accountabilities, logger } = deps;
+	const bindings = new Map(config.clients.map(({ clientId, user }) => [clientId, user]));
 
 	const verifyClient = async (token: string): Promise<VerifiedClient | undefined> => {
 		const decoded = decodeUnverified(token);
 
 		// Not ours: Directus's own tokens, static tokens and other issuers' JWTs pass through untouched.
-		if (decoded?.payload['gty'] !== CLIENT_CREDENTIALS_GTY || decoded.payload['iss'] !== config.issuer) {
+		if (
+			!decoded ||
+			decoded.payload['iss'] !== config.issuer ||
+			!config.recognize(decoded.payload, config.clientClaim)
+		) {
 			return undefined;
 		}
 
@@ -66,26 +76,26 @@ export function createAuthenticate(deps: AuthenticateDependencies): Authenticate
 		try {
 			verified = await verifyToken(token, decoded);
 		} catch (error) {
-			throw refusal(error, decoded.payload['sub'], decoded.header['kid']);
+			throw refusal(error, decoded.payload[config.clientClaim], decoded.header['kid']);
 		}
 
-		const mapping = resolveScopeRole(readScopes(verified.claims['scope']), config.scopeRoles);
+		const reject = (code: 'no_mapped_scope' | 'client_not_allowed', message: string) =>
+			refusal(new TokenRejectedError(code, message), verified.clientId, decoded.header['kid']);
+		const binding = bindings.get(verified.clientId);
+		const lifetime = { clientId: verified.clientId, issuedAt: verified.issuedAt, expiresAt: verified.expiresAt };
+		let client: VerifiedClient;
 
-		if (!mapping) {
-			throw refusal(
-				new TokenRejectedError('no_mapped_scope', 'the token carries none of the mapped scopes'),
-				verified.clientId,
-				decoded.header['kid'],
-			);
+		if (binding !== undefined && binding !== SERVICE_USER_BINDING) {
+			// An explicit binding is the authorization: the bound user's own role applies, scopes play no part.
+			client = { ...lifetime, kind: 'bound', userReference: binding };
+		} else if (binding === undefined && config.clientsOnly) {
+			throw reject('client_not_allowed', 'the client is not listed in BCC_AUTH_CLIENTS');
+		} else {
+			const scopes = readScopes(readClaim(verified.claims, config.scopeClaim));
+			const mapping = resolveScopeRole(scopes, config.scopeRoles);
+			if (!mapping) throw reject('no_mapped_scope', 'the token carries none of the mapped scopes');
+			client = { ...lifetime, kind: 'service', userId: serviceUserId(verified.clientId), mapping };
 		}
-
-		const client: VerifiedClient = {
-			clientId: verified.clientId,
-			userId: serviceUserId(verified.clientId),
-			mapping,
-			issuedAt: verified.issuedAt,
-			expiresAt: verified.expiresAt,
-		};
 
 		// Never past `exp`: once expired the token is verified again, and refused.
 		verifiedTokens.set(hashToken(token), client, verified.expiresAt * 1000);
@@ -93,13 +103,21 @@ export function createAuthenticate(deps: AuthenticateDependencies): Authenticate
 	};
 
 	return async (accountability, meta) => {
-		const token = (meta['req'] as { token?: unknown } | undefined)?.token;
+		const token =
+			(meta['req'] as { token?: unknown } | undefined)?.token ??
+			(meta['message'] as { access_token?: unknown } | undefined)?.access_token;
 		if (typeof token !== 'string' || token === '') return accountability;
 
 		const client = verifiedTokens.get(hashToken(token)) ?? (await verifyClient(token));
 		if (!client) return accountability;
 
 		try {
+			if (client.kind === 'bound') {
+				if (!boundUsers) throw new Error('client bindings are configured but no bound-user resolver was given');
+				const user = await boundUsers.resolve(client.userReference);
+				return await accountabilities.build(accountability, user.id, user.role);
+			}
+
 			const role = await roles.resolve(client.mapping.role);
 
 			await serviceUsers.ensure({

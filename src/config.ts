@@ -1,3 +1,5 @@
+import { claimEquals, PRESET_NAMES, PRESETS, type PresetName, type Recognizer } from './presets.js';
+
 /**
  * Configuration: every `BCC_AUTH_*` variable, parsed once when Directus loads the extension.
  *
@@ -27,13 +29,37 @@ export interface ScopeRole {
 	readonly role: string;
 }
 
+/** A client id bound to an existing Directus user, or allowed as an auto-provisioned service user. */
+export interface ClientBinding {
+	readonly clientId: string;
+	/** A user id or email; `service-user` keeps the scope mapping and the client's own service user. */
+	readonly user: string;
+}
+
+/** The binding value that allows a client without tying it to an existing user. */
+export const SERVICE_USER_BINDING = 'service-user';
+
 export interface Config {
 	/** The exact `iss` the tokens carry. */
 	readonly issuer: string;
-	/** Accepted `aud` values: a token is accepted when its audience contains any of them. */
+	/** Accepted `aud` values: a token is accepted when its audience contains any of them. Empty: no `aud` check,
+	 * which is only allowed where the client allow-list replaces it (`clientsOnly`). */
 	readonly audiences: readonly string[];
 	readonly scopeRoles: readonly ScopeRole[];
-	readonly jwksUri: string;
+	readonly preset: PresetName;
+	/** The claim naming the client. */
+	readonly clientClaim: string;
+	/** The claim holding the scopes. */
+	readonly scopeClaim: string;
+	/** Whether a token of the issuer is a client-credentials token (checked before verification). */
+	readonly recognize: Recognizer;
+	/** Take the JWKS URI from the issuer's OpenID discovery document. */
+	readonly discovery: boolean;
+	/** `undefined` when `discovery` is on. */
+	readonly jwksUri: string | undefined;
+	readonly clients: readonly ClientBinding[];
+	/** Refuse clients that `clients` does not list. */
+	readonly clientsOnly: boolean;
 	readonly algorithms: readonly Algorithm[];
 	/** Seconds of leeway on `exp` and `nbf`. */
 	readonly clockTolerance: number;
@@ -51,6 +77,7 @@ export interface Config {
 
 /** Defaults of the optional variables; the README's configuration table mirrors this. */
 export const DEFAULTS = {
+	BCC_AUTH_PRESET: 'auth0',
 	BCC_AUTH_ALGORITHMS: ['RS256'],
 	BCC_AUTH_CLOCK_TOLERANCE: 5,
 	BCC_AUTH_USER_PROVIDER: 'auto',
@@ -95,12 +122,45 @@ export function parseConfig(env: Env): Config {
 	};
 
 	const issuer = read('BCC_AUTH_ISSUER', parseIssuer);
+	const preset = read('BCC_AUTH_PRESET', parsePreset, DEFAULTS.BCC_AUTH_PRESET);
+	const presetShape = PRESETS[preset ?? DEFAULTS.BCC_AUTH_PRESET];
+	const discovery = read('BCC_AUTH_DISCOVERY', parseBoolean, false);
+	const clients = read('BCC_AUTH_CLIENTS', parseClients, []);
+	const explicitClientsOnly = read('BCC_AUTH_CLIENTS_ONLY', parseBoolean, false);
+	// Where the server sets no `aud` (Cognito), the audience may be left out, but only for an allow-list.
+	const audiences = read('BCC_AUTH_AUDIENCE', parseList, presetShape.withoutAudience ? [] : undefined);
+
+	if (audiences?.length === 0 && clients?.length === 0) {
+		problems.push(
+			`BCC_AUTH_AUDIENCE is required, or, with BCC_AUTH_PRESET=${preset} whose tokens carry no aud, BCC_AUTH_CLIENTS must list the allowed clients`,
+		);
+	}
+
+	const grantClaim = read('BCC_AUTH_GRANT_CLAIM', parseName, '');
+	const grantValue = read('BCC_AUTH_GRANT_VALUE', singleString, '');
+
+	if ((grantClaim === '') !== (grantValue === '')) {
+		problems.push('BCC_AUTH_GRANT_CLAIM and BCC_AUTH_GRANT_VALUE must be set together');
+	}
+
+	if (discovery && env['BCC_AUTH_JWKS_URI']) {
+		problems.push('BCC_AUTH_JWKS_URI and BCC_AUTH_DISCOVERY=true both say where the keys are: set one of them');
+	}
 
 	const config: Config = {
 		issuer,
-		audiences: read('BCC_AUTH_AUDIENCE', parseList),
-		scopeRoles: read('BCC_AUTH_SCOPE_ROLES', parseScopeRoles),
-		jwksUri: read('BCC_AUTH_JWKS_URI', parseUrl, issuer ? joinUrl(issuer, '.well-known/jwks.json') : ''),
+		audiences,
+		scopeRoles: read('BCC_AUTH_SCOPE_ROLES', parseScopeRoles, clients?.length ? [] : undefined),
+		preset,
+		clientClaim: read('BCC_AUTH_CLIENT_CLAIM', parseName, presetShape.clientClaim),
+		scopeClaim: read('BCC_AUTH_SCOPE_CLAIM', parseName, presetShape.scopeClaim),
+		recognize: grantClaim && grantValue ? claimEquals(grantClaim, grantValue) : presetShape.recognize,
+		discovery,
+		jwksUri: discovery
+			? undefined
+			: read('BCC_AUTH_JWKS_URI', parseUrl, issuer ? joinUrl(issuer, '.well-known/jwks.json') : ''),
+		clients,
+		clientsOnly: explicitClientsOnly || audiences?.length === 0,
 		algorithms: read('BCC_AUTH_ALGORITHMS', parseAlgorithms, [...DEFAULTS.BCC_AUTH_ALGORITHMS]),
 		clockTolerance: read('BCC_AUTH_CLOCK_TOLERANCE', nonNegativeNumber(300), DEFAULTS.BCC_AUTH_CLOCK_TOLERANCE),
 		userProvider: read('BCC_AUTH_USER_PROVIDER', parseProvider, DEFAULTS.BCC_AUTH_USER_PROVIDER),
@@ -182,6 +242,52 @@ function parseScopeRoles(value: unknown): ScopeRole[] {
 	}
 
 	return pairs;
+}
+
+/** Comma-separated `client=user` pairs, or a `json:` object; user = id, email or `service-user`. */
+function parseClients(value: unknown): ClientBinding[] {
+	const pairs =
+		typeof value === 'object' && value !== null && !Array.isArray(value)
+			? Object.entries(value).map(([clientId, user]) => [clientId, String(user)] as const)
+			: parseList(value).map((pair) => {
+					const separator = pair.lastIndexOf('=');
+					if (separator <= 0 || separator === pair.length - 1) {
+						throw new Error(`must be comma-separated client=user pairs, got "${pair}"`);
+					}
+					return [pair.slice(0, separator), pair.slice(separator + 1)] as const;
+				});
+
+	const bindings = pairs.map(([clientId, user]) => ({ clientId: clientId.trim(), user: user.trim() }));
+	const seen = new Set<string>();
+
+	for (const { clientId, user } of bindings) {
+		if (clientId === '' || user === '') throw new Error(`has an empty client or user in "${clientId}=${user}"`);
+		if (seen.has(clientId)) throw new Error(`lists client "${clientId}" twice`);
+		seen.add(clientId);
+	}
+
+	return bindings;
+}
+
+function parsePreset(value: unknown): PresetName {
+	const preset = singleString(value).toLowerCase();
+	if (!(PRESET_NAMES as readonly string[]).includes(preset)) {
+		throw new Error(`must be one of ${PRESET_NAMES.join(', ')}, got "${preset}"`);
+	}
+	return preset as PresetName;
+}
+
+function parseBoolean(value: unknown): boolean {
+	if (value === true || value === 'true') return true;
+	if (value === false || value === 'false') return false;
+	throw new Error(`must be true or false, got "${String(value)}"`);
+}
+
+/** A claim name or dotted path. */
+function parseName(value: unknown): string {
+	const name = singleString(value);
+	if (!/^[A-Za-z0-9_:.-]+$/.test(name)) throw new Error(`must be a claim name, got "${name}"`);
+	return name;
 }
 
 function parseAlgorithms(value: unknown): Algorithm[] {

@@ -7,7 +7,9 @@ import type { SchemaOverview } from '@directus/types';
 import { createAccountabilityBuilder } from './accountability.js';
 import { createAuthenticate, LOG_PREFIX, type VerifiedClient } from './authenticate.js';
 import { BoundedCache } from './bounded-cache.js';
+import { createBoundUsers } from './bound-users.js';
 import { parseConfig } from './config.js';
+import { createJwksUriDiscovery } from './discovery.js';
 import { createKeyResolver } from './jwks.js';
 import { createRoleResolver } from './roles.js';
 import { createServiceUsers, type UsersServiceLike } from './service-user.js';
@@ -20,7 +22,14 @@ export default defineHook(({ filter, action }, { env, logger, database, getSchem
 	const config = parseConfig(env);
 
 	const keys = createKeyResolver({
-		jwksUri: config.jwksUri,
+		jwksUri:
+			config.jwksUri ??
+			createJwksUriDiscovery({
+				issuer: config.issuer,
+				timeoutMs: config.jwksTimeoutMs,
+				retryAfterMs: config.jwksCooldownMs,
+				onError: (message) => logger.error(`${LOG_PREFIX} ${message}`),
+			}),
 		timeoutMs: config.jwksTimeoutMs,
 		cooldownMs: config.jwksCooldownMs,
 	});
@@ -46,25 +55,29 @@ export default defineHook(({ filter, action }, { env, logger, database, getSchem
 	});
 
 	const accountabilities = createAccountabilityBuilder({ knex: database, ttlMs: config.stateTtlMs });
+	const boundUsers = createBoundUsers({ knex: database, ttlMs: config.stateTtlMs });
 
-	filter(
-		'authenticate',
-		createAuthenticate({
-			config,
-			verifyToken,
-			verifiedTokens: new BoundedCache<string, VerifiedClient>(config.tokenCacheMax),
-			roles,
-			serviceUsers,
-			accountabilities,
-			logger: { warn: (line) => logger.warn(line), error: (line) => logger.error(line) },
-		}) as Parameters<typeof filter>[1],
-	);
+	const authenticate = createAuthenticate({
+		config,
+		verifyToken,
+		verifiedTokens: new BoundedCache<string, VerifiedClient>(config.tokenCacheMax),
+		roles,
+		serviceUsers,
+		boundUsers,
+		accountabilities,
+		logger: { warn: (line) => logger.warn(line), error: (line) => logger.error(line) },
+	}) as Parameters<typeof filter>[1];
+
+	// The same checks for REST and GraphQL requests and for WebSocket connections (realtime subscriptions).
+	filter('authenticate', authenticate);
+	filter('websocket.authenticate', authenticate);
 
 	// An admin suspending, editing or deleting a user takes effect on this instance at once; others follow
 	// within BCC_AUTH_STATE_TTL.
 	for (const event of ['users.update', 'users.delete']) {
 		action(event, (meta) => {
 			serviceUsers.forget(toKeys(meta));
+			boundUsers.clear();
 			accountabilities.clear();
 		});
 	}
@@ -78,7 +91,10 @@ export default defineHook(({ filter, action }, { env, logger, database, getSchem
 		}
 	}
 
-	logger.info(`${LOG_PREFIX} accepting client-credentials tokens from ${config.issuer}`);
+	logger.info(
+		`${LOG_PREFIX} accepting client-credentials tokens from ${config.issuer} (preset ${config.preset}` +
+			`${config.discovery ? ', keys by OpenID discovery' : ''}${config.clientsOnly ? ', listed clients only' : ''})`,
+	);
 });
 
 /** The keys an action touched: `keys` for updates and deletes, `payload` for deletes on older hosts. */

@@ -24,7 +24,8 @@ export interface KeyResolver {
 }
 
 export interface KeyResolverOptions {
-	jwksUri: string;
+	/** The JWKS address, or a function that finds it (OpenID discovery). */
+	jwksUri: string | (() => Promise<string>);
 	timeoutMs: number;
 	/** Minimum time between two fetches caused by unknown `kid`s. */
 	cooldownMs: number;
@@ -36,8 +37,18 @@ export interface KeyResolverOptions {
 /** Creates a key resolver for one JWKS URI. */
 export function createKeyResolver(options: KeyResolverOptions): KeyResolver {
 	const { jwksUri, timeoutMs, cooldownMs, maxAgeMs = 600_000, now = Date.now } = options;
-	// jwks-rsa's own cache and rate limiter are per-kid and per-minute; the policy here is per key set.
-	const client = new JwksClient({ jwksUri, cache: false, rateLimit: false, timeout: timeoutMs });
+	let client: JwksClient | undefined;
+
+	const getClient = async (): Promise<JwksClient> => {
+		// jwks-rsa's own cache and rate limiter are per-kid and per-minute; the policy here is per key set.
+		client ??= new JwksClient({
+			jwksUri: typeof jwksUri === 'string' ? jwksUri : await jwksUri(),
+			cache: false,
+			rateLimit: false,
+			timeout: timeoutMs,
+		});
+		return client;
+	};
 
 	let keys = new Map<string | undefined, SigningKey>();
 	let fetchedAt = -Infinity;
@@ -51,7 +62,7 @@ export function createKeyResolver(options: KeyResolverOptions): KeyResolver {
 			fetchCount++;
 
 			try {
-				const signingKeys = await withTimeout(client.getSigningKeys(), timeoutMs);
+				const signingKeys = await withTimeout((await getClient()).getSigningKeys(), timeoutMs);
 				const next = new Map<string | undefined, SigningKey>();
 
 				for (const signingKey of signingKeys) {

@@ -90,14 +90,22 @@ export function createServiceUsers(options: ServiceUsersOptions): ServiceUsers {
 			role: request.role,
 		};
 
+		// The provider this attempt uses: several first requests of different clients may be creating users at
+		// once, and the first refusal switches `provider` for all of them while the others are still in flight.
+		const attempted = provider;
+
 		try {
-			await users.createOne({ ...data, provider });
+			await users.createOne({ ...data, provider: attempted });
 		} catch (error) {
 			// Directus 12 without a licence refuses custom providers; the built-in one works everywhere.
-			if (!providerIsAuto || provider === 'default' || !isDirectusError(error, 'INVALID_PAYLOAD')) throw error;
-			onProviderFallback((error as Error).message);
-			provider = 'default';
-			await users.createOne({ ...data, provider });
+			if (!providerIsAuto || attempted === 'default' || !isDirectusError(error, 'INVALID_PAYLOAD')) throw error;
+
+			if (provider !== 'default') {
+				onProviderFallback((error as Error).message);
+				provider = 'default';
+			}
+
+			await users.createOne({ ...data, provider: 'default' });
 		}
 	};
 

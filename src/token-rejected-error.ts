@@ -13,6 +13,8 @@ export type RejectionCode =
 	| 'invalid_claims'
 	| 'no_mapped_scope'
 	| 'unknown_role'
+	| 'client_not_allowed'
+	| 'unknown_user'
 	| 'user_suspended';
 
 /**

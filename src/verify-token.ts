@@ -11,7 +11,7 @@ import { TokenRejectedError, type RejectionCode } from './token-rejected-error.j
 const MAX_CLIENT_ID_LENGTH = 255;
 
 export interface VerifiedToken {
-	/** The client's identifier (`sub`). */
+	/** The client's identifier (the configured client claim, `sub` for Auth0). */
 	readonly clientId: string;
 	/** The verified claim set, for scope lookup. */
 	readonly claims: Readonly<Record<string, unknown>>;
@@ -23,7 +23,10 @@ export interface VerifiedToken {
 
 export interface TokenVerifierOptions {
 	issuer: string;
+	/** Empty only where a client allow-list replaces the audience check (see `Config.audiences`). */
 	audiences: readonly string[];
+	/** The claim naming the client. Default `sub`. */
+	clientClaim?: string;
 	algorithms: readonly Algorithm[];
 	/** Seconds. */
 	clockTolerance: number;
@@ -34,12 +37,12 @@ export type TokenVerifier = (token: string, decoded: UnverifiedJwt) => Promise<V
 
 /** Creates the verifier: algorithm allow-list, issuer, audience, `exp` required, `nbf` honoured. */
 export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
-	const { issuer, audiences, algorithms, clockTolerance, keys } = options;
+	const { issuer, audiences, clientClaim = 'sub', algorithms, clockTolerance, keys } = options;
 	const verifyOptions: jwt.VerifyOptions = {
 		algorithms: [...algorithms],
 		issuer,
-		audience: audiences.length === 1 ? audiences[0] : ([...audiences] as [string, ...string[]]),
 		clockTolerance,
+		...(audiences.length > 0 && { audience: [...audiences] as [string, ...string[]] }),
 	};
 
 	return async (token, { header }) => {
@@ -77,10 +80,13 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
 			throw new TokenRejectedError('missing_exp', 'the token has no exp claim');
 		}
 
-		const clientId = claims.sub;
+		const clientId = claims[clientClaim];
 
 		if (typeof clientId !== 'string' || clientId === '' || clientId.length > MAX_CLIENT_ID_LENGTH) {
-			throw new TokenRejectedError('invalid_claims', `sub must be a string of 1 to ${MAX_CLIENT_ID_LENGTH} characters`);
+			throw new TokenRejectedError(
+				'invalid_claims',
+				`${clientClaim} must be a string of 1 to ${MAX_CLIENT_ID_LENGTH} characters`,
+			);
 		}
 
 		if (claims.iat !== undefined && typeof claims.iat !== 'number') {

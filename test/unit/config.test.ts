@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { ConfigError, DEFAULTS, joinUrl, parseConfig } from '../../src/config.js';
+import { PRESETS } from '../../src/presets.js';
 
 const required = {
 	BCC_AUTH_ISSUER: 'https://tenant.eu.auth0.com/',
@@ -27,7 +28,14 @@ describe('parseConfig', () => {
 				{ scope: 'svc#write', role: 'API Writers' },
 				{ scope: 'svc#read', role: 'API Readers' },
 			],
+			preset: 'auth0',
+			clientClaim: 'sub',
+			scopeClaim: 'scope',
+			recognize: PRESETS.auth0.recognize,
+			discovery: false,
 			jwksUri: 'https://tenant.eu.auth0.com/.well-known/jwks.json',
+			clients: [],
+			clientsOnly: false,
 			algorithms: ['RS256'],
 			clockTolerance: DEFAULTS.BCC_AUTH_CLOCK_TOLERANCE,
 			userProvider: 'auto',
@@ -101,6 +109,13 @@ describe('parseConfig', () => {
 		[{ BCC_AUTH_JWKS_URI: 'ftp://keys' }, /^BCC_AUTH_JWKS_URI must be an absolute http\(s\) URL/],
 		[{ BCC_AUTH_TOKEN_CACHE_MAX: 1.5 }, /^BCC_AUTH_TOKEN_CACHE_MAX must be a positive integer/],
 		[{ BCC_AUTH_USER_PROVIDER: 'two words' }, /^BCC_AUTH_USER_PROVIDER must be "auto" or a provider name/],
+		[{ BCC_AUTH_PRESET: 'google' }, /^BCC_AUTH_PRESET must be one of auth0, okta, entra, keycloak, cognito/],
+		[{ BCC_AUTH_DISCOVERY: 'yes' }, /^BCC_AUTH_DISCOVERY must be true or false/],
+		[{ BCC_AUTH_DISCOVERY: true, BCC_AUTH_JWKS_URI: 'https://k/jwks' }, /both say where the keys are/],
+		[{ BCC_AUTH_CLIENTS: 'abc' }, /^BCC_AUTH_CLIENTS must be comma-separated client=user pairs/],
+		[{ BCC_AUTH_CLIENTS: 'a=x@y.z,a=w@y.z' }, /^BCC_AUTH_CLIENTS lists client "a" twice/],
+		[{ BCC_AUTH_GRANT_CLAIM: 'gty' }, /^BCC_AUTH_GRANT_CLAIM and BCC_AUTH_GRANT_VALUE must be set together/],
+		[{ BCC_AUTH_CLIENT_CLAIM: 'a b' }, /^BCC_AUTH_CLIENT_CLAIM must be a claim name/],
 	])('refuses %j', (override, message) => {
 		const problems = problemsOf({ ...required, ...override });
 		expect(problems).toHaveLength(1);
@@ -117,4 +132,68 @@ describe('parseConfig', () => {
 test('joinUrl joins with exactly one slash', () => {
 	expect(joinUrl('https://a/', '/b')).toBe('https://a/b');
 	expect(joinUrl('https://a', 'b')).toBe('https://a/b');
+});
+
+describe('presets, claims and client bindings', () => {
+	test.each([
+		['okta', 'cid', 'scp'],
+		['entra', 'azp', 'roles'],
+		['keycloak', 'azp', 'scope'],
+		['cognito', 'client_id', 'scope'],
+	] as const)('preset %s reads the client from %s and scopes from %s', (preset, clientClaim, scopeClaim) => {
+		const config = parseConfig({ ...required, BCC_AUTH_PRESET: preset });
+		expect(config).toMatchObject({ preset, clientClaim, scopeClaim, recognize: PRESETS[preset].recognize });
+	});
+
+	test('explicit variables override the preset', () => {
+		const config = parseConfig({
+			...required,
+			BCC_AUTH_PRESET: 'keycloak',
+			BCC_AUTH_CLIENT_CLAIM: 'client_id',
+			BCC_AUTH_SCOPE_CLAIM: 'realm_access.roles',
+			BCC_AUTH_GRANT_CLAIM: 'grant',
+			BCC_AUTH_GRANT_VALUE: 'client_credentials',
+		});
+		expect(config).toMatchObject({ clientClaim: 'client_id', scopeClaim: 'realm_access.roles' });
+		expect(config.recognize({ grant: 'client_credentials' }, 'client_id')).toBe(true);
+		expect(config.recognize({ preferred_username: 'service-account-x', azp: 'x' }, 'client_id')).toBe(false);
+	});
+
+	test('Cognito without an audience needs the client allow-list, which then becomes mandatory', () => {
+		const { BCC_AUTH_AUDIENCE: _, ...withoutAudience } = required;
+		expect(problemsOf({ ...withoutAudience, BCC_AUTH_PRESET: 'cognito' })).toEqual([
+			expect.stringMatching(/^BCC_AUTH_AUDIENCE is required, or, with BCC_AUTH_PRESET=cognito/),
+		]);
+		const config = parseConfig({
+			...withoutAudience,
+			BCC_AUTH_PRESET: 'cognito',
+			BCC_AUTH_CLIENTS: 'abc=service-user',
+		});
+		expect(config).toMatchObject({ audiences: [], clientsOnly: true });
+		// No other preset may drop the audience.
+		expect(problemsOf(withoutAudience)).toEqual(['BCC_AUTH_AUDIENCE is required']);
+	});
+
+	test('client bindings: pairs or json, emails and ids, several clients for one user', () => {
+		const config = parseConfig({
+			...required,
+			BCC_AUTH_CLIENTS: ['old-client@clients=ops@example.com', 'new-client@clients=ops@example.com'],
+			BCC_AUTH_CLIENTS_ONLY: true,
+		});
+		expect(config.clients).toEqual([
+			{ clientId: 'old-client@clients', user: 'ops@example.com' },
+			{ clientId: 'new-client@clients', user: 'ops@example.com' },
+		]);
+		expect(config.clientsOnly).toBe(true);
+		expect(parseConfig({ ...required, BCC_AUTH_CLIENTS: { a: 'service-user' } }).clients).toEqual([
+			{ clientId: 'a', user: 'service-user' },
+		]);
+	});
+
+	test('discovery leaves the JWKS URI to the issuer', () => {
+		expect(parseConfig({ ...required, BCC_AUTH_DISCOVERY: true })).toMatchObject({
+			discovery: true,
+			jwksUri: undefined,
+		});
+	});
 });

@@ -1,0 +1,55 @@
+/**
+ * OpenID discovery: the JWKS URI from `<issuer>/.well-known/openid-configuration`, fetched once and kept.
+ */
+import { joinUrl } from './config.js';
+
+/**
+ * Returns a function that resolves the JWKS URI, fetching the discovery document on first use and after a
+ * failure (never more often than `retryAfterMs`). The document's `issuer` must equal the configured one exactly,
+ * as OpenID Connect Discovery requires; anything else would let a misconfigured server vouch for another.
+ */
+export function createJwksUriDiscovery(options: {
+	issuer: string;
+	timeoutMs: number;
+	retryAfterMs: number;
+	onError: (message: string) => void;
+	now?: () => number;
+}): () => Promise<string> {
+	const { issuer, timeoutMs, retryAfterMs, onError, now = Date.now } = options;
+	const address = joinUrl(issuer, '.well-known/openid-configuration');
+	let discovered: Promise<string> | undefined;
+	let failedAt = -Infinity;
+
+	const discover = async (): Promise<string> => {
+		const response = await fetch(address, { signal: AbortSignal.timeout(timeoutMs), redirect: 'error' });
+		if (!response.ok) throw new Error(`${address} answered ${response.status}`);
+
+		const document = (await response.json()) as { issuer?: unknown; jwks_uri?: unknown };
+
+		if (document.issuer !== issuer) {
+			throw new Error(`${address} names issuer ${JSON.stringify(document.issuer)}, not ${JSON.stringify(issuer)}`);
+		}
+
+		if (typeof document.jwks_uri !== 'string' || !/^https?:\/\//.test(document.jwks_uri)) {
+			throw new Error(`${address} has no usable jwks_uri`);
+		}
+
+		return document.jwks_uri;
+	};
+
+	return () => {
+		if (!discovered && now() - failedAt < retryAfterMs) {
+			return Promise.reject(new Error('OpenID discovery failed recently; retrying later'));
+		}
+
+		discovered ??= discover().catch((error: unknown) => {
+			discovered = undefined;
+			failedAt = now();
+			const message = `BCC_AUTH_DISCOVERY: ${error instanceof Error ? error.message : String(error)}`;
+			onError(message);
+			throw new Error(message);
+		});
+
+		return discovered;
+	};
+}
