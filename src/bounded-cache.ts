@@ -9,7 +9,7 @@ export class BoundedCache<K, V> {
 
 	constructor(
 		readonly maxEntries: number,
-		private readonly now: () => number = Date.now,
+		private readonly now: () => number = () => Date.now(),
 	) {}
 
 	get size(): number {
