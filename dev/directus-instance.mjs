@@ -250,6 +250,8 @@ function baseEnv() {
 		TELEMETRY: 'false',
 		CACHE_ENABLED: 'false',
 		RATE_LIMITER_ENABLED: 'false',
+		// Directus answers 503 "Under pressure" when its event loop lags; on a loaded 2-core test machine it would.
+		PRESSURE_LIMITER_ENABLED: 'false',
 		EXTENSIONS_MUST_LOAD: 'true',
 		EXTENSIONS_AUTO_RELOAD: 'false',
 		MARKETPLACE_TRUST: 'sandbox',
@@ -257,9 +259,14 @@ function baseEnv() {
 	};
 }
 
+/** The folder the npm and pnpm routes unpack the tarball into, as the Dockerfile's `COPY` names it. */
+export const PACK_FOLDER = 'auth-client-credentials';
+
 /**
- * Installs the built extension into the project the way `route` says:
- * `folder` copies it under EXTENSIONS_PATH; `npm` and `pnpm` install its `npm pack` tarball as the guide does.
+ * Installs the built extension into the project the way `route` says. `folder` copies it under EXTENSIONS_PATH.
+ * `npm` and `pnpm` unpack its `npm pack` tarball into `<project>/auth-client-credentials`, as the Dockerfile does,
+ * then run the guide's Local command (`npm install ./auth-client-credentials`) or the Dockerfile's own
+ * `RUN pnpm install ...` line, so the e2e suite exercises the very command the image runs.
  */
 async function installExtension(project, extensionsPath, route) {
 	if (route === 'folder') {
@@ -270,18 +277,61 @@ async function installExtension(project, extensionsPath, route) {
 		return;
 	}
 
-	const tarball = await packExtension(project);
+	if (route !== 'npm' && route !== 'pnpm') throw new Error(`unknown install route "${route}"`);
 
-	if (route === 'npm') {
-		await run('npm', ['install', '--no-audit', '--no-fund', tarball], { cwd: project });
-	} else {
-		const pnpm = join(REPO_ROOT, 'node_modules/.bin/pnpm');
-		await run(pnpm, ['install', tarball], { cwd: project, env: { ...process.env, CI: 'true' } });
+	const tarball = await packExtension(project);
+	await unpack(tarball, join(project, PACK_FOLDER));
+	await rm(tarball);
+
+	// Why `sh -c`: a Dockerfile's shell-form RUN is handed to `/bin/sh -c`; running the line the same way means a
+	// change to it (a flag, another folder) changes what this route does. This repository's pnpm (a devDependency)
+	// comes first on PATH, standing in for the image's corepack pnpm.
+	const command = route === 'npm' ? `npm install ./${PACK_FOLDER}` : await dockerfileRunLine(/^pnpm\s+install\b/);
+	const env = {
+		...process.env,
+		PATH: `${join(REPO_ROOT, 'node_modules/.bin')}:${process.env.PATH}`,
+		// No audit or funding requests; what gets installed is unchanged.
+		npm_config_audit: 'false',
+		npm_config_fund: 'false',
+	};
+
+	try {
+		await run('sh', ['-c', command], { cwd: project, env, timeout: 300_000, maxBuffer: 16 * 1024 * 1024 });
+	} catch (error) {
+		throw new Error(`route ${route}: \`${command}\` failed:\n${error.stderr || error.stdout || error.message}`, {
+			cause: error,
+		});
 	}
 
 	const manifest = JSON.parse(await readFile(join(project, 'package.json'), 'utf8'));
 	if (!manifest.dependencies?.[EXTENSION_NAME])
 		throw new Error(`${route} did not record ${EXTENSION_NAME} as a dependency`);
+}
+
+/** Unpacks an `npm pack` tarball into `folder`: its `package/` prefix dropped, as the Dockerfile's build stage does. */
+async function unpack(tarball, folder) {
+	await mkdir(folder, { recursive: true });
+	await run('tar', ['-xzf', tarball, '-C', folder, '--strip-components=1']);
+}
+
+/**
+ * The command of the Dockerfile's one shell-form `RUN` whose command matches `pattern`, continuation lines joined.
+ * @param {RegExp} pattern
+ */
+async function dockerfileRunLine(pattern) {
+	const text = await readFile(join(REPO_ROOT, 'Dockerfile'), 'utf8');
+	const instructions = text
+		.replace(/\\\r?\n/g, ' ')
+		.split(/\r?\n/)
+		.map((line) => line.trim())
+		.filter((line) => line !== '' && !line.startsWith('#'));
+	const matches = instructions
+		.filter((line) => /^RUN\s/i.test(line))
+		.map((line) => line.replace(/^RUN\s+/i, '').trim())
+		.filter((command) => pattern.test(command));
+
+	if (matches.length !== 1) throw new Error(`expected one Dockerfile RUN matching ${pattern}, found ${matches.length}`);
+	return matches[0];
 }
 
 /** A fresh, empty database for this instance, with a `drop()` to remove it afterwards. */
