@@ -21,15 +21,21 @@ const ACCESS_COLLECTIONS = ['roles', 'policies', 'access'] as const;
 export default defineHook(({ filter, action }, { env, logger, database, getSchema, services }) => {
 	const config = parseConfig(env);
 
-	const keys = createKeyResolver({
-		jwksUri:
-			config.jwksUri ??
-			createJwksUriDiscovery({
+	const discoverJwksUri = config.discovery
+		? createJwksUriDiscovery({
 				issuer: config.issuer,
 				timeoutMs: config.jwksTimeoutMs,
 				retryAfterMs: config.jwksCooldownMs,
 				onError: (message) => logger.error(`${LOG_PREFIX} ${message}`),
-			}),
+			})
+		: undefined;
+
+	// Discover at start-up, so a wrong issuer or an unreachable server shows in the log before the first client
+	// calls; the failure is logged by `onError`, and the first token retries after the cooldown.
+	discoverJwksUri?.().catch(() => undefined);
+
+	const keys = createKeyResolver({
+		jwksUri: config.jwksUri ?? discoverJwksUri!,
 		timeoutMs: config.jwksTimeoutMs,
 		cooldownMs: config.jwksCooldownMs,
 	});
