@@ -1,6 +1,7 @@
 /**
- * The core behaviour against a real Directus on SQLite, for each supported major: real HTTP, a real JWKS on
- * 127.0.0.1, keys made at test time, the built bundle loaded with EXTENSIONS_MUST_LOAD=true.
+ * The core behaviour against a real Directus, for each supported major on each database (SQLite, PostgreSQL,
+ * MariaDB): real HTTP, a real JWKS on 127.0.0.1, keys made at test time, the built bundle loaded with
+ * EXTENSIONS_MUST_LOAD=true.
  */
 import { createHmac } from 'node:crypto';
 import { join } from 'node:path';
@@ -10,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { REPO_ROOT, startDirectus } from '../../dev/directus-instance.mjs';
 import { makeKey, startLocalIssuer } from '../../dev/local-issuer.mjs';
 import { SEED_SCOPE_ROLES, seedAccessModel } from '../../dev/seed.mjs';
+import { versionDatabasePairs } from './databases.js';
 import { directusVersions } from './versions.js';
 
 type Directus = Awaited<ReturnType<typeof startDirectus>>;
@@ -17,7 +19,7 @@ type Issuer = Awaited<ReturnType<typeof startLocalIssuer>>;
 
 const QUERY_COUNTER = join(REPO_ROOT, 'test/fixtures/query-counter');
 
-describe.each(directusVersions())('Directus %s', (version) => {
+describe.each(versionDatabasePairs(directusVersions()))('Directus %s on %s', (version, client) => {
 	let issuer: Issuer;
 	let directus: Directus;
 	let seeded: Awaited<ReturnType<typeof seedAccessModel>>;
@@ -27,6 +29,7 @@ describe.each(directusVersions())('Directus %s', (version) => {
 		issuer = await startLocalIssuer();
 		directus = await startDirectus({
 			version,
+			database: { client },
 			extraExtensions: [QUERY_COUNTER],
 			env: {
 				BCC_AUTH_ISSUER: issuer.issuer,
