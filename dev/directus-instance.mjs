@@ -66,9 +66,20 @@ export async function freePort() {
  */
 export async function prepareDirectus(options = {}) {
 	const version = options.version ?? DEFAULT_DIRECTUS_VERSION;
-	const route = options.route ?? 'folder';
 	const { node, cli } = await installDirectus(version);
 	const project = await mkdtemp(join(tmpdir(), `bcc-directus-${version}-`));
+
+	try {
+		return { version, node, cli, project, ...(await prepareProject(project, node, cli, options)) };
+	} catch (error) {
+		// Nothing of a failed preparation stays behind.
+		await rm(project, { recursive: true, force: true });
+		throw error;
+	}
+}
+
+async function prepareProject(project, node, cli, options) {
+	const route = options.route ?? 'folder';
 	const extensionsPath = join(project, 'extensions');
 	await mkdir(extensionsPath, { recursive: true });
 	// Directus reads the project's package.json for extensions installed as dependencies (the npm/pnpm routes).
@@ -97,9 +108,14 @@ export async function prepareDirectus(options = {}) {
 		ADMIN_TOKEN: `admin-${randomBytes(16).toString('hex')}`,
 	};
 
-	await run(node, [cli, 'bootstrap'], { cwd: project, env: { ...env, ...options.env }, timeout: 120_000 });
+	try {
+		await run(node, [cli, 'bootstrap'], { cwd: project, env: { ...env, ...options.env }, timeout: 120_000 });
+	} catch (error) {
+		await database.drop();
+		throw error;
+	}
 
-	return { version, route, node, cli, project, env, database };
+	return { route, env, database };
 }
 
 /**
