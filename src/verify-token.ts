@@ -89,8 +89,17 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
 			);
 		}
 
+		// `exp` of 1e400 parses as Infinity and would never expire.
+		if (!Number.isFinite(claims.exp)) throw new TokenRejectedError('invalid_claims', 'exp is not a finite number');
+
 		if (claims.iat !== undefined && typeof claims.iat !== 'number') {
 			throw new TokenRejectedError('invalid_claims', 'iat is not a number');
+		}
+
+		// Why: `iat` becomes the service user's last_access; one from the future would pin it there (or, far enough
+		// out, make the user impossible to write), and no honest issuer dates a token ahead of its own clock.
+		if (claims.iat !== undefined && claims.iat > Date.now() / 1000 + clockTolerance) {
+			throw new TokenRejectedError('invalid_claims', 'iat is in the future');
 		}
 
 		return { clientId, claims, issuedAt: claims.iat, expiresAt: claims.exp };

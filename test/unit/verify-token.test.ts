@@ -3,7 +3,7 @@
  */
 import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { makeKey, startLocalIssuer } from '../../dev/local-issuer.mjs';
+import { makeKey, signJws, startLocalIssuer } from '../../dev/local-issuer.mjs';
 import type { Algorithm } from '../../src/config.js';
 import { decodeUnverified } from '../../src/decode-jwt.js';
 import { createKeyResolver } from '../../src/jwks.js';
@@ -79,6 +79,9 @@ describe('refused', () => {
 		['not yet valid', () => issuer.mint({ nbf: now() + 60 }), 'token_not_active'],
 		['no exp', () => issuer.mint({ exp: undefined }), 'missing_exp'],
 		['exp a string', () => issuer.mint({ exp: String(now() + 60) }), 'invalid_claims'],
+		['exp infinite (1e400)', () => withRawPayload('"exp":1e400'), 'invalid_claims'],
+		['iat in the future', () => issuer.mint({ iat: now() + 600 }), 'invalid_claims'],
+		['iat far in the future', () => issuer.mint({ iat: 9e12 }), 'invalid_claims'],
 		['alg none', () => `${encode({ alg: 'none' })}.${issuer.mint().split('.')[1]}.`, 'algorithm_not_allowed'],
 		['HS256 with the public key as secret', () => hmacWithPublicKey(), 'algorithm_not_allowed'],
 		[
@@ -112,6 +115,12 @@ describe('refused', () => {
 		expect(await rejectionCode(token, verifier)).toBe('jwks_unavailable');
 	});
 });
+
+/** A token whose payload JSON is written by hand (numbers JSON.stringify cannot produce), properly signed. */
+function withRawPayload(extra: string): string {
+	const payload = `{"iss":${JSON.stringify(issuer.issuer)},"aud":${JSON.stringify(issuer.audience)},"sub":"x",${extra}}`;
+	return signJws({ alg: 'RS256', kid: rsa.kid }, payload, rsa);
+}
 
 function hmacWithPublicKey(): string {
 	const pem = rsa.publicKey.export({ format: 'pem', type: 'spki' }) as string;
