@@ -191,6 +191,7 @@ function microReport(micro) {
 			`${micro.pinnedCpu === null ? '' : ` pinned to CPU ${micro.pinnedCpu}`}, ` +
 			`${micro.samples} × ${micro.sampleMs / 1000} s samples per case, each call awaited before the next`,
 		table(['case', 'ops/s median', 'min – max', 'ops per CPU-s', 'queries/op'], rows, { right: [1, 2, 3, 4] }),
+		`  JWKS fetches: ${micro.jwksFetches} (one per hook instance that verified tokens: hit, miss, memory; none for tokens not ours)`,
 		'',
 		`  Memory: ${num(memory.tokens)} distinct valid ES256 tokens of one client, BCC_AUTH_TOKEN_CACHE_MAX = ` +
 			`${num(memory.cacheMax)} (default); heapUsed after a full GC (${memory.seconds.toFixed(1)} s)`,

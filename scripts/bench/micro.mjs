@@ -50,20 +50,20 @@ export async function runMicro(options = {}) {
 		const claims = (extra = {}) => ({ sub: CLIENT, scope: SCOPE, iat: now, exp: now + 3600, ...extra });
 
 		// Cache hit: the same token again and again, after a first request that verified it and met the user.
-		const hit = await instantiate(hook, env);
+		const hit = instantiate(hook, env);
 		const hitToken = issuer.mint(claims());
 		await expectOurs(hit, hitToken);
 		const hitResult = await measure(hit, () => hitToken, samples, sampleMs);
 
 		// Cache miss: a cache of one entry and a ring of distinct tokens, so every call verifies an RS256 signature
 		// (the client and its role stay known, as for a fresh token of a known client).
-		const miss = await instantiate(hook, { ...env, BCC_AUTH_TOKEN_CACHE_MAX: '1' });
+		const miss = instantiate(hook, { ...env, BCC_AUTH_TOKEN_CACHE_MAX: '1' });
 		const ring = Array.from({ length: 1000 }, (_, i) => issuer.mint(claims({ jti: `miss-${i}` })));
 		await expectOurs(miss, ring[0]);
 		const missResult = await measure(miss, (i) => ring[i % ring.length], samples, sampleMs);
 
 		// Not ours: a Directus static token (any string) and a Directus session JWT pass through untouched.
-		const other = await instantiate(hook, env);
+		const other = instantiate(hook, env);
 		const staticToken = `static-${randomUUID().replaceAll('-', '')}`;
 		const directusJwt = jwt.sign({ id: randomUUID(), role: randomUUID(), app_access: true, admin_access: false }, 'k', {
 			issuer: 'directus',
@@ -96,7 +96,7 @@ export async function runMicro(options = {}) {
  * Registers the hook with a fake `register` and a stub context; returns its `authenticate` filter and query counter.
  * @param {Function} hook @param {Record<string, string>} env
  */
-async function instantiate(hook, env) {
+function instantiate(hook, env) {
 	const database = createStubDatabase();
 	/** @type {((accountability: object, meta: object) => Promise<object>) | undefined} */
 	let authenticate;
@@ -199,7 +199,7 @@ async function measure(instance, tokenAt, samples, sampleMs) {
  * @returns {Promise<MemoryResult>}
  */
 async function measureMemory(hook, issuer, key, env, claims, count) {
-	const instance = await instantiate(hook, { ...env, BCC_AUTH_ALGORITHMS: 'ES256' });
+	const instance = instantiate(hook, { ...env, BCC_AUTH_ALGORITHMS: 'ES256' });
 	const cacheMax = 10_000; // BCC_AUTH_TOKEN_CACHE_MAX's default, left unset above
 	const marks = new Set([0, 1000, 5000, cacheMax, 2 * cacheMax, 5 * cacheMax, count].filter((n) => n <= count));
 	const checkpoints = [];
