@@ -37,9 +37,8 @@ export function createAccountabilityBuilder(options: AccountabilityBuilderOption
 	const roleTrees = new BoundedCache<string, string[]>(1000, now);
 	const grants = new BoundedCache<string, PolicyGrant[]>(10_000, now);
 
-	const cached = async <T>(cache: BoundedCache<string, T>, key: string, load: () => Promise<T>): Promise<T> => {
-		const hit = cache.get(key);
-		if (hit !== undefined) return hit;
+	/** Loads a missing value and keeps it for the TTL. */
+	const fill = async <T>(cache: BoundedCache<string, T>, key: string, load: () => Promise<T>): Promise<T> => {
 		const value = await load();
 		cache.set(key, value, now() + ttlMs);
 		return value;
@@ -47,14 +46,18 @@ export function createAccountabilityBuilder(options: AccountabilityBuilderOption
 
 	return {
 		async build(base, user, role) {
-			const roles = await cached(roleTrees, role ?? '', () => fetchRolesTree(role, { knex }));
-			const policyGrants = await cached(grants, `${user}|${roles.join(',')}`, () => fetchGrants(knex, roles, user));
+			// Hits are read synchronously: a cached request pays no await here.
+			const roleKey = role ?? '';
+			const roles = roleTrees.get(roleKey) ?? (await fill(roleTrees, roleKey, () => fetchRolesTree(role, { knex })));
+			const grantsKey = `${user}|${roles.join(',')}`;
+			const policyGrants =
+				grants.get(grantsKey) ?? (await fill(grants, grantsKey, () => fetchGrants(knex, roles, user)));
 			const { admin, app } = globalAccess(policyGrants, base.ip ?? null);
 
 			// Why a fresh object: Directus compares the filter's result with its default to see if anyone answered,
-			// and a share, session or OAuth link must never leak in from elsewhere.
-			const { session: _session, share: _share, ...rest } = base as Accountability & { oauth?: unknown };
-			delete (rest as { oauth?: unknown }).oauth;
+			// and a share, session or OAuth link must never leak in from elsewhere. (Destructuring, not `delete`,
+			// keeps the object fast.)
+			const { session: _session, share: _share, oauth: _oauth, ...rest } = base as Accountability & { oauth?: unknown };
 
 			return { ...rest, user, role, roles, admin, app };
 		},

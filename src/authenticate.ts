@@ -2,7 +2,7 @@
  * The `authenticate` filter: recognises client-credentials tokens of the configured issuer, verifies them, and
  * answers with the service user's accountability. The one place that maps failures to Directus errors and logs.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { InvalidCredentialsError, ServiceUnavailableError, TokenExpiredError } from '@directus/errors';
 import type { Accountability } from '@directus/types';
 import type { AccountabilityBuilder } from './accountability.js';
@@ -156,7 +156,8 @@ export function createAuthenticate(deps: AuthenticateDependencies): Authenticate
 
 /** The cache key of a token: its SHA-256, so the token's text is not kept once its request is done. */
 export function hashToken(token: string): string {
-	return createHash('sha256').update(token).digest('base64url');
+	// The one-shot `hash` skips creating a Hash object: a third of a cache hit's own time otherwise.
+	return hash('sha256', token, 'base64url');
 }
 
 /** A claim as it may appear in a log line: short, one line, never a whole claim set. */

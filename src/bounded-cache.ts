@@ -5,7 +5,8 @@
  * enough to least-recently-used and keeps a hit to one Map lookup and one comparison.
  */
 export class BoundedCache<K, V> {
-	readonly #entries = new Map<K, { value: V; expiresAt: number }>();
+	// A TypeScript-private field, not `#entries`: the SDK's build turns `#` fields into WeakMap lookups on every access.
+	private readonly entries = new Map<K, { value: V; expiresAt: number }>();
 
 	constructor(
 		readonly maxEntries: number,
@@ -13,16 +14,16 @@ export class BoundedCache<K, V> {
 	) {}
 
 	get size(): number {
-		return this.#entries.size;
+		return this.entries.size;
 	}
 
 	/** The value, or `undefined` when absent or expired (an expired entry is dropped). */
 	get(key: K): V | undefined {
-		const entry = this.#entries.get(key);
+		const entry = this.entries.get(key);
 		if (entry === undefined) return undefined;
 
 		if (entry.expiresAt <= this.now()) {
-			this.#entries.delete(key);
+			this.entries.delete(key);
 			return undefined;
 		}
 
@@ -31,21 +32,21 @@ export class BoundedCache<K, V> {
 
 	/** Stores a value until `expiresAt` (epoch milliseconds), evicting the oldest entry when full. */
 	set(key: K, value: V, expiresAt: number): void {
-		this.#entries.delete(key);
+		this.entries.delete(key);
 
-		if (this.#entries.size >= this.maxEntries) {
-			const oldest = this.#entries.keys().next();
-			if (!oldest.done) this.#entries.delete(oldest.value);
+		if (this.entries.size >= this.maxEntries) {
+			const oldest = this.entries.keys().next();
+			if (!oldest.done) this.entries.delete(oldest.value);
 		}
 
-		this.#entries.set(key, { value, expiresAt });
+		this.entries.set(key, { value, expiresAt });
 	}
 
 	delete(key: K): void {
-		this.#entries.delete(key);
+		this.entries.delete(key);
 	}
 
 	clear(): void {
-		this.#entries.clear();
+		this.entries.clear();
 	}
 }

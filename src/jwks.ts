@@ -62,7 +62,16 @@ export function createKeyResolver(options: KeyResolverOptions): KeyResolver {
 			fetchCount++;
 
 			try {
-				const signingKeys = await withTimeout((await getClient()).getSigningKeys(), timeoutMs);
+				const jwks = await getClient();
+				// A keep-alive socket the issuer closed while idle fails once with ECONNRESET; one retry on a fresh
+				// socket tells that apart from an outage.
+				const signingKeys = await withTimeout(
+					jwks.getSigningKeys().catch((error: { code?: string }) => {
+						if (error?.code !== 'ECONNRESET') throw error;
+						return jwks.getSigningKeys();
+					}),
+					timeoutMs,
+				);
 				const next = new Map<string | undefined, SigningKey>();
 
 				for (const signingKey of signingKeys) {
