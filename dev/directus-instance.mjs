@@ -243,12 +243,24 @@ export async function startPrepared(prepared, options = {}) {
  */
 export async function startDirectus(options = {}) {
 	const prepared = await prepareDirectus(options);
-	const instance = await startPrepared(prepared, options);
+	const discard = async () => {
+		await prepared.database.drop();
+		await rm(prepared.project, { recursive: true, force: true });
+	};
+
+	let instance;
+
+	try {
+		instance = await startPrepared(prepared, options);
+	} catch (error) {
+		await discard();
+		throw error;
+	}
+
 	const stop = instance.stop;
 	instance.stop = async () => {
 		await stop();
-		await prepared.database.drop();
-		await rm(prepared.project, { recursive: true, force: true });
+		await discard();
 	};
 	return instance;
 }
