@@ -14,7 +14,7 @@ import { readClaim } from './presets.js';
 import type { RoleResolver } from './roles.js';
 import { readScopes, resolveScopeRole } from './scopes.js';
 import { serviceUserId, type ServiceUsers } from './service-user.js';
-import { TokenRejectedError } from './token-rejected-error.js';
+import { TokenRejectedError, type RejectionCode } from './token-rejected-error.js';
 import type { TokenVerifier } from './verify-token.js';
 
 /** What is remembered of a verified token, under the hash of its text, until it expires. */
@@ -51,6 +51,8 @@ export type AuthenticateFilter = (
 
 export const LOG_PREFIX = '[auth-client-credentials]';
 
+const OPERATOR_PROBLEMS: ReadonlySet<RejectionCode> = new Set(['unknown_role', 'unknown_user', 'jwks_unavailable']);
+
 /**
  * Creates the filter handler, for both `authenticate` (the token Directus extracted into `req.token`) and
  * `websocket.authenticate` (the `access_token` of the WebSocket auth message).
@@ -59,7 +61,7 @@ export function createAuthenticate(deps: AuthenticateDependencies): Authenticate
 	const { config, verifyToken, verifiedTokens, roles, serviceUsers, boundUsers, accountabilities, logger } = deps;
 	const bindings = new Map(config.clients.map(({ clientId, user }) => [clientId, user]));
 
-	const verifyClient = async (token: string): Promise<VerifiedClient | undefined> => {
+	const verifyClient = async (token: string, cacheKey: string): Promise<VerifiedClient | undefined> => {
 		const decoded = decodeUnverified(token);
 
 		// Not ours: Directus's own tokens, static tokens and other issuers' JWTs pass through untouched.
@@ -98,7 +100,7 @@ export function createAuthenticate(deps: AuthenticateDependencies): Authenticate
 		}
 
 		// Never past `exp`: once expired the token is verified again, and refused.
-		verifiedTokens.set(hashToken(token), client, verified.expiresAt * 1000);
+		verifiedTokens.set(cacheKey, client, verified.expiresAt * 1000);
 		return client;
 	};
 
@@ -108,7 +110,8 @@ export function createAuthenticate(deps: AuthenticateDependencies): Authenticate
 			(meta['message'] as { access_token?: unknown } | undefined)?.access_token;
 		if (typeof token !== 'string' || token === '') return accountability;
 
-		const client = verifiedTokens.get(hashToken(token)) ?? (await verifyClient(token));
+		const cacheKey = hashToken(token);
+		const client = verifiedTokens.get(cacheKey) ?? (await verifyClient(token, cacheKey));
 		if (!client) return accountability;
 
 		try {
@@ -138,7 +141,8 @@ export function createAuthenticate(deps: AuthenticateDependencies): Authenticate
 		const who = `client ${printable(clientId)}, kid ${printable(kid)}`;
 
 		if (error instanceof TokenRejectedError) {
-			const log = error.code === 'unknown_role' || error.code === 'jwks_unavailable' ? logger.error : logger.warn;
+			// Configuration problems and issuer outages are the operator's to fix; the rest is the client's.
+			const log = OPERATOR_PROBLEMS.has(error.code) ? logger.error : logger.warn;
 			log(`${LOG_PREFIX} refused ${error.code}: ${error.message} (${who})`);
 			return error.code === 'token_expired' ? new TokenExpiredError() : new InvalidCredentialsError();
 		}
