@@ -12,12 +12,15 @@ export default defineConfig({
 				test: {
 					name: 'unit',
 					include: ['test/unit/**/*.test.ts'],
+					// Unit tests first, then the end-to-end suite with its own worker limit.
+					sequence: { groupOrder: 0 },
 				},
 			},
 			{
 				test: {
 					name: 'e2e',
 					include: ['test/e2e/**/*.test.ts'],
+					sequence: { groupOrder: 1 },
 					globalSetup: ['test/e2e/global-setup.ts'],
 					testTimeout: 120_000,
 					hookTimeout: 300_000,
