@@ -7,6 +7,8 @@
  * keys keep working while the issuer is unreachable.
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 import { JwksClient } from 'jwks-rsa';
 import { TokenRejectedError } from './token-rejected-error.js';
 
@@ -41,11 +43,17 @@ export function createKeyResolver(options: KeyResolverOptions): KeyResolver {
 
 	const getClient = async (): Promise<JwksClient> => {
 		// jwks-rsa's own cache and rate limiter are per-kid and per-minute; the policy here is per key set.
+		const uri = typeof jwksUri === 'string' ? jwksUri : await jwksUri();
 		client ??= new JwksClient({
-			jwksUri: typeof jwksUri === 'string' ? jwksUri : await jwksUri(),
+			jwksUri: uri,
 			cache: false,
 			rateLimit: false,
 			timeout: timeoutMs,
+			// A fresh connection per fetch: fetches are minutes apart, and a pooled keep-alive socket that the issuer
+			// has closed in the meantime would fail the fetch with ECONNRESET.
+			requestAgent: uri.startsWith('https:')
+				? new HttpsAgent({ keepAlive: false })
+				: new HttpAgent({ keepAlive: false }),
 		});
 		return client;
 	};
@@ -62,16 +70,7 @@ export function createKeyResolver(options: KeyResolverOptions): KeyResolver {
 			fetchCount++;
 
 			try {
-				const jwks = await getClient();
-				// A keep-alive socket the issuer closed while idle fails once with ECONNRESET; one retry on a fresh
-				// socket tells that apart from an outage.
-				const signingKeys = await withTimeout(
-					jwks.getSigningKeys().catch((error: { code?: string }) => {
-						if (error?.code !== 'ECONNRESET') throw error;
-						return jwks.getSigningKeys();
-					}),
-					timeoutMs,
-				);
+				const signingKeys = await withTimeout((await getClient()).getSigningKeys(), timeoutMs);
 				const next = new Map<string | undefined, SigningKey>();
 
 				for (const signingKey of signingKeys) {
