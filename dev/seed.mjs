@@ -72,3 +72,15 @@ export async function seedAccessModel(directus) {
 
 /** The scope mapping the seeded roles go with, by role name (highest first: the first match wins). */
 export const SEED_SCOPE_ROLES = 'svc#admin=API Admins,svc#write=API Writers,svc#read=API Readers';
+
+/**
+ * The extension's required variables for a local issuer and the seeded roles.
+ * @param {{ issuer: string, audience: string }} issuer
+ */
+export function seededExtensionEnv(issuer) {
+	return {
+		BCC_AUTH_ISSUER: issuer.issuer,
+		BCC_AUTH_AUDIENCE: issuer.audience,
+		BCC_AUTH_SCOPE_ROLES: SEED_SCOPE_ROLES,
+	};
+}

@@ -16,7 +16,7 @@ import {
 	startDirectus,
 } from '../dev/directus-instance.mjs';
 import { startLocalIssuer } from '../dev/local-issuer.mjs';
-import { SEED_SCOPE_ROLES, seedAccessModel } from '../dev/seed.mjs';
+import { SEED_SCOPE_ROLES, seedAccessModel, seededExtensionEnv } from '../dev/seed.mjs';
 
 export const DEMO_STATE = join(REPO_ROOT, '.demo/state.json');
 const version = process.env.DEMO_DIRECTUS_VERSION ?? DEFAULT_DIRECTUS_VERSION;
@@ -58,9 +58,7 @@ try {
 		version,
 		port: await preferredPort(8055),
 		env: {
-			BCC_AUTH_ISSUER: issuer.issuer,
-			BCC_AUTH_AUDIENCE: issuer.audience,
-			BCC_AUTH_SCOPE_ROLES: SEED_SCOPE_ROLES,
+			...seededExtensionEnv(issuer),
 		},
 	});
 	await seedAccessModel(directus);

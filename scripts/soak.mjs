@@ -21,7 +21,7 @@ import {
 	startPrepared,
 } from '../dev/directus-instance.mjs';
 import { startLocalIssuer } from '../dev/local-issuer.mjs';
-import { SEED_SCOPE_ROLES, seedAccessModel } from '../dev/seed.mjs';
+import { seedAccessModel, seededExtensionEnv } from '../dev/seed.mjs';
 
 const SAMPLE_EVERY_MS = 5000;
 const PATH = '/items/articles?limit=1';
@@ -98,9 +98,7 @@ async function soak() {
 	issuer = await startLocalIssuer();
 	checkpoint();
 	const env = {
-		BCC_AUTH_ISSUER: issuer.issuer,
-		BCC_AUTH_AUDIENCE: issuer.audience,
-		BCC_AUTH_SCOPE_ROLES: SEED_SCOPE_ROLES,
+		...seededExtensionEnv(issuer),
 		// Why warn: at info Directus logs every request, and a minute of that measures the logger, not the extension.
 		LOG_LEVEL: 'warn',
 	};

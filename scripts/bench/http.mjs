@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import autocannon from 'autocannon';
 import { prepareDirectus, REPO_ROOT, startPrepared } from '../../dev/directus-instance.mjs';
 import { startLocalIssuer } from '../../dev/local-issuer.mjs';
-import { SEED_SCOPE_ROLES, seedAccessModel } from '../../dev/seed.mjs';
+import { seedAccessModel, seededExtensionEnv } from '../../dev/seed.mjs';
 
 const QUERY_COUNTER = join(REPO_ROOT, 'test/fixtures/query-counter');
 const FIXED_ACCOUNTABILITY = join(REPO_ROOT, 'test/fixtures/fixed-accountability');
@@ -55,9 +55,7 @@ export async function runHttp({ version, rounds, duration, connections, log, def
 	defer(() => issuer.stop());
 
 	const env = {
-		BCC_AUTH_ISSUER: issuer.issuer,
-		BCC_AUTH_AUDIENCE: issuer.audience,
-		BCC_AUTH_SCOPE_ROLES: SEED_SCOPE_ROLES,
+		...seededExtensionEnv(issuer),
 		// Only unknown-kid refetches wait for it; short so the mid-run rotation need not wait out the default 30 s.
 		BCC_AUTH_JWKS_COOLDOWN: '1000',
 		// Directus sheds load with 503 "Under pressure" when its event loop lags, which a load test makes it do: off,

@@ -12,7 +12,7 @@ import { NIL, v5 } from 'uuid';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { startDirectus } from '../../dev/directus-instance.mjs';
 import { startLocalIssuer } from '../../dev/local-issuer.mjs';
-import { SEED_SCOPE_ROLES, seedAccessModel } from '../../dev/seed.mjs';
+import { seedAccessModel, seededExtensionEnv } from '../../dev/seed.mjs';
 import { directusVersions } from './versions.js';
 
 type Directus = Awaited<ReturnType<typeof startDirectus>>;
@@ -49,9 +49,7 @@ describe.each(directusVersions())('Directus %s on PostgreSQL: database faults', 
 			version,
 			database: { client: 'pg' },
 			env: {
-				BCC_AUTH_ISSUER: issuer.issuer,
-				BCC_AUTH_AUDIENCE: issuer.audience,
-				BCC_AUTH_SCOPE_ROLES: SEED_SCOPE_ROLES,
+				...seededExtensionEnv(issuer),
 			},
 		});
 		database = directus.prepared.database.name!;

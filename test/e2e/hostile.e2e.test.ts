@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startDirectus } from '../../dev/directus-instance.mjs';
 import { makeKey, startLocalIssuer } from '../../dev/local-issuer.mjs';
-import { SEED_SCOPE_ROLES, seedAccessModel } from '../../dev/seed.mjs';
+import { seedAccessModel, seededExtensionEnv } from '../../dev/seed.mjs';
 import {
 	hostileToken,
 	mapWithConcurrency,
@@ -38,9 +38,7 @@ describe.each(directusVersions())('Directus %s', (version) => {
 		directus = await startDirectus({
 			version,
 			env: {
-				BCC_AUTH_ISSUER: issuer.issuer,
-				BCC_AUTH_AUDIENCE: issuer.audience,
-				BCC_AUTH_SCOPE_ROLES: SEED_SCOPE_ROLES,
+				...seededExtensionEnv(issuer),
 				BCC_AUTH_ALGORITHMS: TARGET_ALGORITHMS.join(','),
 			},
 		});

@@ -9,7 +9,7 @@ import { NIL, v5 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { EXTENSION_NAME, PACK_FOLDER, startDirectus } from '../../dev/directus-instance.mjs';
 import { startLocalIssuer } from '../../dev/local-issuer.mjs';
-import { SEED_SCOPE_ROLES, seedAccessModel } from '../../dev/seed.mjs';
+import { seedAccessModel, seededExtensionEnv } from '../../dev/seed.mjs';
 import { directusVersions } from './versions.js';
 
 type Directus = Awaited<ReturnType<typeof startDirectus>>;
@@ -50,9 +50,7 @@ describe.each(directusVersions())('Directus %s', (version) => {
 				version,
 				route,
 				env: {
-					BCC_AUTH_ISSUER: issuer.issuer,
-					BCC_AUTH_AUDIENCE: issuer.audience,
-					BCC_AUTH_SCOPE_ROLES: SEED_SCOPE_ROLES,
+					...seededExtensionEnv(issuer),
 				},
 			});
 			seeded = await seedAccessModel(directus);

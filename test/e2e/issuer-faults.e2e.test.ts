@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startDirectus } from '../../dev/directus-instance.mjs';
 import { makeKey, startLocalIssuer } from '../../dev/local-issuer.mjs';
-import { SEED_SCOPE_ROLES, seedAccessModel } from '../../dev/seed.mjs';
+import { seedAccessModel, seededExtensionEnv } from '../../dev/seed.mjs';
 import { mapWithConcurrency } from '../helpers/hostile-tokens.js';
 import { directusVersions } from './versions.js';
 
@@ -53,9 +53,7 @@ describe.each(directusVersions())('Directus %s', (version) => {
 		directus = await startDirectus({
 			version,
 			env: {
-				BCC_AUTH_ISSUER: issuer.issuer,
-				BCC_AUTH_AUDIENCE: issuer.audience,
-				BCC_AUTH_SCOPE_ROLES: SEED_SCOPE_ROLES,
+				...seededExtensionEnv(issuer),
 				BCC_AUTH_JWKS_TIMEOUT: String(TIMEOUT_MS),
 				BCC_AUTH_JWKS_COOLDOWN: String(COOLDOWN_MS),
 			},

@@ -8,7 +8,7 @@ import { NIL, v5 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { prepareDirectus, startPrepared } from '../../dev/directus-instance.mjs';
 import { startLocalIssuer } from '../../dev/local-issuer.mjs';
-import { SEED_SCOPE_ROLES, seedAccessModel } from '../../dev/seed.mjs';
+import { seedAccessModel, seededExtensionEnv } from '../../dev/seed.mjs';
 import { directusVersions } from './versions.js';
 
 type Prepared = Awaited<ReturnType<typeof prepareDirectus>>;
@@ -27,9 +27,7 @@ describe.each(directusVersions())('Directus %s: two instances on one PostgreSQL'
 	beforeAll(async () => {
 		issuer = await startLocalIssuer();
 		const env = {
-			BCC_AUTH_ISSUER: issuer.issuer,
-			BCC_AUTH_AUDIENCE: issuer.audience,
-			BCC_AUTH_SCOPE_ROLES: SEED_SCOPE_ROLES,
+			...seededExtensionEnv(issuer),
 			BCC_AUTH_STATE_TTL: String(STATE_TTL_SECONDS),
 		};
 		// Bootstrapped once: both processes share its database, KEY, SECRET and admin token.
