@@ -37,21 +37,15 @@ export function createAccountabilityBuilder(options: AccountabilityBuilderOption
 	const roleTrees = new BoundedCache<string, string[]>(1000, now);
 	const grants = new BoundedCache<string, PolicyGrant[]>(10_000, now);
 
-	/** Loads a missing value and keeps it for the TTL. */
-	const fill = async <T>(cache: BoundedCache<string, T>, key: string, load: () => Promise<T>): Promise<T> => {
-		const value = await load();
-		cache.set(key, value, now() + ttlMs);
-		return value;
-	};
-
 	return {
 		async build(base, user, role) {
 			// Hits are read synchronously: a cached request pays no await here.
 			const roleKey = role ?? '';
-			const roles = roleTrees.get(roleKey) ?? (await fill(roleTrees, roleKey, () => fetchRolesTree(role, { knex })));
+			const roles =
+				roleTrees.get(roleKey) ?? (await roleTrees.getOrLoad(roleKey, ttlMs, () => fetchRolesTree(role, { knex })));
 			const grantsKey = `${user}|${roles.join(',')}`;
 			const policyGrants =
-				grants.get(grantsKey) ?? (await fill(grants, grantsKey, () => fetchGrants(knex, roles, user)));
+				grants.get(grantsKey) ?? (await grants.getOrLoad(grantsKey, ttlMs, () => fetchGrants(knex, roles, user)));
 			const { admin, app } = globalAccess(policyGrants, base.ip ?? null);
 
 			// Why a fresh object: Directus compares the filter's result with its default to see if anyone answered,

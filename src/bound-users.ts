@@ -4,9 +4,8 @@
  */
 import type { Knex } from 'knex';
 import { BoundedCache } from './bounded-cache.js';
+import { isUuid } from './is-uuid.js';
 import { TokenRejectedError } from './token-rejected-error.js';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface BoundUser {
 	readonly id: string;
@@ -29,7 +28,7 @@ export function createBoundUsers(options: { knex: Knex; ttlMs: number; now?: () 
 		const query = knex.select('id', 'role', 'status').from('directus_users');
 		// Directus stores emails lower-cased; compare the same way.
 		const row = await (
-			UUID.test(reference)
+			isUuid(reference)
 				? query.where({ id: reference.toLowerCase() })
 				: query.whereRaw('LOWER(email) = ?', [reference.toLowerCase()])
 		).first();
@@ -38,12 +37,7 @@ export function createBoundUsers(options: { knex: Knex; ttlMs: number; now?: () 
 
 	return {
 		async resolve(reference) {
-			let user = cache.get(reference);
-
-			if (user === undefined) {
-				user = await lookup(reference);
-				cache.set(reference, user, now() + ttlMs);
-			}
+			const user = await cache.getOrLoad(reference, ttlMs, () => lookup(reference));
 
 			if (user === null) {
 				throw new TokenRejectedError(

@@ -42,6 +42,16 @@ export class BoundedCache<K, V> {
 		this.entries.set(key, { value, expiresAt });
 	}
 
+	/** The cached value, or else `load()`'s, kept for `ttlMs`: negative answers too, so a miss costs one load a TTL. */
+	async getOrLoad(key: K, ttlMs: number, load: () => Promise<V>): Promise<V> {
+		const hit = this.get(key);
+		if (hit !== undefined) return hit;
+
+		const value = await load();
+		this.set(key, value, this.now() + ttlMs);
+		return value;
+	}
+
 	delete(key: K): void {
 		this.entries.delete(key);
 	}

@@ -3,9 +3,8 @@
  */
 import type { Knex } from 'knex';
 import { BoundedCache } from './bounded-cache.js';
+import { isUuid } from './is-uuid.js';
 import { TokenRejectedError } from './token-rejected-error.js';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface RoleResolver {
 	/** The id of the role `reference` names; a `TokenRejectedError('unknown_role')` when none or several do. */
@@ -31,7 +30,7 @@ export function createRoleResolver(options: RoleResolverOptions): RoleResolver {
 
 	const lookup = async (reference: string): Promise<Resolution> => {
 		// A UUID-shaped reference is an id; anything else is a name. Names can repeat in Directus: refuse to guess.
-		const rows: { id: string }[] = UUID.test(reference)
+		const rows: { id: string }[] = isUuid(reference)
 			? await knex.select('id').from('directus_roles').where({ id: reference.toLowerCase() })
 			: await knex.select('id').from('directus_roles').where({ name: reference }).limit(2);
 
@@ -41,13 +40,11 @@ export function createRoleResolver(options: RoleResolverOptions): RoleResolver {
 
 	return {
 		async resolve(reference) {
-			let resolution = cache.get(reference);
-
-			if (resolution === undefined) {
-				resolution = await lookup(reference);
-				cache.set(reference, resolution, now() + ttlMs);
-				if ('problem' in resolution) onUnknownRole(reference, resolution.problem);
-			}
+			const resolution = await cache.getOrLoad(reference, ttlMs, async () => {
+				const found = await lookup(reference);
+				if ('problem' in found) onUnknownRole(reference, found.problem);
+				return found;
+			});
 
 			if ('problem' in resolution) {
 				throw new TokenRejectedError(
