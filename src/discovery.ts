@@ -4,21 +4,19 @@
 import { joinUrl } from './config.js';
 
 /**
- * Returns a function that resolves the JWKS URI, fetching the discovery document on first use and after a
- * failure (never more often than `retryAfterMs`). The document's `issuer` must equal the configured one exactly,
- * as OpenID Connect Discovery requires; anything else would let a misconfigured server vouch for another.
+ * Returns a function that resolves the JWKS URI, fetching the discovery document on first use and again after a
+ * failure; how often a failed one is retried is the key resolver's cooldown, which gates every fetch attempt.
+ * The document's `issuer` must equal the configured one exactly, as OpenID Connect Discovery requires; anything
+ * else would let a misconfigured server vouch for another.
  */
 export function createJwksUriDiscovery(options: {
 	issuer: string;
 	timeoutMs: number;
-	retryAfterMs: number;
 	onError: (message: string) => void;
-	now?: () => number;
 }): () => Promise<string> {
-	const { issuer, timeoutMs, retryAfterMs, onError, now = Date.now } = options;
+	const { issuer, timeoutMs, onError } = options;
 	const address = joinUrl(issuer, '.well-known/openid-configuration');
 	let discovered: Promise<string> | undefined;
-	let failedAt = -Infinity;
 
 	const discover = async (): Promise<string> => {
 		const response = await fetch(address, { signal: AbortSignal.timeout(timeoutMs), redirect: 'error' });
@@ -38,13 +36,8 @@ export function createJwksUriDiscovery(options: {
 	};
 
 	return () => {
-		if (!discovered && now() - failedAt < retryAfterMs) {
-			return Promise.reject(new Error('OpenID discovery failed recently; retrying later'));
-		}
-
 		discovered ??= discover().catch((error: unknown) => {
 			discovered = undefined;
-			failedAt = now();
 			const message = `BCC_AUTH_DISCOVERY: ${error instanceof Error ? error.message : String(error)}`;
 			onError(message);
 			throw new Error(message);

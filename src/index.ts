@@ -25,13 +25,12 @@ export default defineHook(({ filter, action }, { env, logger, database, getSchem
 		? createJwksUriDiscovery({
 				issuer: config.issuer,
 				timeoutMs: config.jwksTimeoutMs,
-				retryAfterMs: config.jwksCooldownMs,
 				onError: (message) => logger.error(`${LOG_PREFIX} ${message}`),
 			})
 		: undefined;
 
 	// Discover at start-up, so a wrong issuer or an unreachable server shows in the log before the first client
-	// calls; the failure is logged by `onError`, and the first token retries after the cooldown.
+	// calls; the failure is logged by `onError`, and tokens retry it at most once per JWKS cooldown.
 	discoverJwksUri?.().catch(() => undefined);
 
 	const keys = createKeyResolver({
