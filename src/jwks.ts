@@ -42,9 +42,11 @@ export function createKeyResolver(options: KeyResolverOptions): KeyResolver {
 	let client: JwksClient | undefined;
 
 	const getClient = async (): Promise<JwksClient> => {
+		if (client) return client;
+
 		// jwks-rsa's own cache and rate limiter are per-kid and per-minute; the policy here is per key set.
 		const uri = typeof jwksUri === 'string' ? jwksUri : await jwksUri();
-		client ??= new JwksClient({
+		client = new JwksClient({
 			jwksUri: uri,
 			cache: false,
 			rateLimit: false,
