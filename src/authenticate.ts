@@ -5,17 +5,17 @@
 import { hash } from 'node:crypto';
 import { InvalidCredentialsError, ServiceUnavailableError, TokenExpiredError } from '@directus/errors';
 import type { Accountability } from '@directus/types';
-import type { AccountabilityBuilder } from './accountability.js';
-import type { BoundedCache } from './bounded-cache.js';
-import type { BoundUsers } from './bound-users.js';
+import type { AccountabilityBuilder } from './directus/accountability.js';
+import type { BoundedCache } from './sync/bounded-cache.js';
+import type { BoundUsers } from './directus/bound-users.js';
 import { SERVICE_USER_BINDING, type Config, type ScopeRole } from './config.js';
-import { decodeUnverified } from './decode-jwt.js';
-import { readClaim } from './presets.js';
-import type { RoleResolver } from './roles.js';
-import { readScopes, resolveScopeRole } from './scopes.js';
-import { serviceUserId, type ServiceUsers } from './service-user.js';
-import { TokenRejectedError, type RejectionCode } from './token-rejected-error.js';
-import type { TokenVerifier } from './verify-token.js';
+import { decodeUnverified } from './token/decode-jwt.js';
+import { readClaim } from './token/presets.js';
+import type { RoleResolver } from './directus/roles.js';
+import { readScopes, resolveScopeRole } from './token/scopes.js';
+import { serviceUserId, type ServiceUsers } from './directus/service-user.js';
+import { TokenRejectedError, type RejectionCode } from './token/token-rejected-error.js';
+import type { TokenVerifier } from './token/verify-token.js';
 
 /** What is remembered of a verified token, under the hash of its text, until it expires. */
 export type VerifiedClient = {

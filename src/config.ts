@@ -1,4 +1,10 @@
-import { claimEquals, PRESET_NAMES, PRESETS, type PresetName, type Recognizer } from './presets.js';
+import { GUIDE_PROVIDER } from './directus/service-user.js';
+import { joinUrl } from './token/discovery.js';
+import { claimEquals, PRESET_NAMES, PRESETS, type PresetName, type Recognizer } from './token/presets.js';
+import type { ScopeRole } from './token/scopes.js';
+import { ASYMMETRIC_ALGORITHMS, type Algorithm } from './token/verify-token.js';
+
+export { ASYMMETRIC_ALGORITHMS, GUIDE_PROVIDER, joinUrl, type Algorithm, type ScopeRole };
 
 /**
  * Configuration: every `BCC_AUTH_*` variable, parsed once when Directus loads the extension.
@@ -6,28 +12,6 @@ import { claimEquals, PRESET_NAMES, PRESETS, type PresetName, type Recognizer } 
  * Directus hands env values over already cast: `a,b` arrives as an array, `5` as a number, `true` as a boolean and
  * `json:{...}` as an object. Each parser below accepts those shapes as well as plain strings.
  */
-
-/** Asymmetric JWS algorithms jsonwebtoken can verify with a public key. `none` and HMAC are never allowed. */
-export const ASYMMETRIC_ALGORITHMS = [
-	'RS256',
-	'RS384',
-	'RS512',
-	'PS256',
-	'PS384',
-	'PS512',
-	'ES256',
-	'ES384',
-	'ES512',
-] as const;
-
-export type Algorithm = (typeof ASYMMETRIC_ALGORITHMS)[number];
-
-/** One `scope=role` pair, in the order written: the first pair whose scope a token carries decides its role. */
-export interface ScopeRole {
-	readonly scope: string;
-	/** A role UUID or an exact role name. */
-	readonly role: string;
-}
 
 /** A client id bound to an existing Directus user, or allowed as an auto-provisioned service user. */
 export interface ClientBinding {
@@ -86,9 +70,6 @@ export const DEFAULTS = {
 	BCC_AUTH_TOKEN_CACHE_MAX: 10000,
 	BCC_AUTH_STATE_TTL: 10,
 } as const;
-
-/** The provider the guide gives service users. */
-export const GUIDE_PROVIDER = 'bcc-client-credentials';
 
 /** Thrown when the configuration is unusable; its message names every faulty variable. */
 export class ConfigError extends Error {
@@ -173,11 +154,6 @@ export function parseConfig(env: Env): Config {
 	if (problems.length > 0) throw new ConfigError(problems);
 
 	return Object.freeze(config);
-}
-
-/** Joins a base URL and a path with exactly one `/`, whether or not the base ends with one. */
-export function joinUrl(base: string, path: string): string {
-	return `${base.replace(/\/+$/, '')}/${path.replace(/^\/+/, '')}`;
 }
 
 function parseIssuer(value: unknown): string {

@@ -4,16 +4,16 @@
  */
 import { defineHook } from '@directus/extensions-sdk';
 import type { SchemaOverview } from '@directus/types';
-import { createAccountabilityBuilder } from './accountability.js';
+import { createAccountabilityBuilder } from './directus/accountability.js';
 import { createAuthenticate, LOG_PREFIX, type VerifiedClient } from './authenticate.js';
-import { BoundedCache } from './bounded-cache.js';
-import { createBoundUsers } from './bound-users.js';
+import { BoundedCache } from './sync/bounded-cache.js';
+import { createBoundUsers } from './directus/bound-users.js';
 import { parseConfig } from './config.js';
-import { createJwksUriDiscovery } from './discovery.js';
-import { createKeyResolver } from './jwks.js';
-import { createRoleResolver } from './roles.js';
-import { createServiceUsers, type UsersServiceLike } from './service-user.js';
-import { createTokenVerifier } from './verify-token.js';
+import { createJwksUriDiscovery } from './token/discovery.js';
+import { createKeyResolver } from './token/jwks.js';
+import { createRoleResolver } from './directus/roles.js';
+import { createServiceUsers, type UsersServiceLike } from './directus/service-user.js';
+import { createTokenVerifier } from './token/verify-token.js';
 
 /** Collections whose changes can alter a role tree, a policy's flags or who holds which policy. */
 const ACCESS_COLLECTIONS = ['roles', 'policies', 'access'] as const;

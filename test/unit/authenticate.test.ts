@@ -6,13 +6,13 @@ import type { Accountability } from '@directus/types';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest';
 import { startLocalIssuer } from '../../dev/local-issuer.mjs';
 import { createAuthenticate, hashToken, type AuthenticateFilter, type VerifiedClient } from '../../src/authenticate.js';
-import { BoundedCache } from '../../src/bounded-cache.js';
-import type { BoundUsers } from '../../src/bound-users.js';
+import { BoundedCache } from '../../src/sync/bounded-cache.js';
+import type { BoundUsers } from '../../src/directus/bound-users.js';
 import { parseConfig } from '../../src/config.js';
-import { createKeyResolver } from '../../src/jwks.js';
-import { serviceUserId, type ServiceUserRequest } from '../../src/service-user.js';
-import { TokenRejectedError } from '../../src/token-rejected-error.js';
-import { createTokenVerifier, type TokenVerifier } from '../../src/verify-token.js';
+import { createKeyResolver } from '../../src/token/jwks.js';
+import { serviceUserId, type ServiceUserRequest } from '../../src/directus/service-user.js';
+import { TokenRejectedError } from '../../src/token/token-rejected-error.js';
+import { createTokenVerifier, type TokenVerifier } from '../../src/token/verify-token.js';
 
 type Issuer = Awaited<ReturnType<typeof startLocalIssuer>>;
 

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { ConfigError, DEFAULTS, joinUrl, parseConfig } from '../../src/config.js';
-import { PRESETS } from '../../src/presets.js';
+import { PRESETS } from '../../src/token/presets.js';
 
 const required = {
 	BCC_AUTH_ISSUER: 'https://tenant.eu.auth0.com/',

@@ -14,14 +14,14 @@ import fc from 'fast-check';
 import { isDeepStrictEqual } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { makeKey, startLocalIssuer } from '../../dev/local-issuer.mjs';
-import type { AccountabilityBuilder } from '../../src/accountability.js';
+import type { AccountabilityBuilder } from '../../src/directus/accountability.js';
 import { createAuthenticate, type AuthenticateFilter, type VerifiedClient } from '../../src/authenticate.js';
-import { BoundedCache } from '../../src/bounded-cache.js';
+import { BoundedCache } from '../../src/sync/bounded-cache.js';
 import { parseConfig } from '../../src/config.js';
-import { createKeyResolver } from '../../src/jwks.js';
-import type { RoleResolver } from '../../src/roles.js';
-import type { ServiceUserRequest, ServiceUsers } from '../../src/service-user.js';
-import { createTokenVerifier } from '../../src/verify-token.js';
+import { createKeyResolver } from '../../src/token/jwks.js';
+import type { RoleResolver } from '../../src/directus/roles.js';
+import type { ServiceUserRequest, ServiceUsers } from '../../src/directus/service-user.js';
+import { createTokenVerifier } from '../../src/token/verify-token.js';
 import {
 	deepJson,
 	hostileToken,

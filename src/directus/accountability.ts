@@ -7,7 +7,7 @@
 import type { Accountability } from '@directus/types';
 import { fetchRolesTree, ipInNetworks } from '@directus/utils/node';
 import type { Knex } from 'knex';
-import { BoundedCache } from './bounded-cache.js';
+import { BoundedCache } from '../sync/bounded-cache.js';
 
 /** One attached policy's global flags, as `directus_policies` stores them. */
 interface PolicyGrant {

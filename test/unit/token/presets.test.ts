@@ -1,5 +1,5 @@
 import { expect, test } from 'vitest';
-import { PRESETS, readClaim } from '../../src/presets.js';
+import { PRESETS, readClaim } from '../../../src/token/presets.js';
 
 // Token shapes from each vendor's public documentation of client-credentials access tokens.
 const shapes = {

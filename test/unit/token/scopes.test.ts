@@ -1,5 +1,5 @@
 import { expect, test } from 'vitest';
-import { readScopes, resolveScopeRole } from '../../src/scopes.js';
+import { readScopes, resolveScopeRole } from '../../../src/token/scopes.js';
 
 const mapping = [
 	{ scope: 'svc#admin', role: 'Admins' },

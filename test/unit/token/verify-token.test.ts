@@ -3,12 +3,12 @@
  */
 import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { makeKey, signJws, startLocalIssuer } from '../../dev/local-issuer.mjs';
-import type { Algorithm } from '../../src/config.js';
-import { decodeUnverified } from '../../src/decode-jwt.js';
-import { createKeyResolver } from '../../src/jwks.js';
-import { TokenRejectedError } from '../../src/token-rejected-error.js';
-import { createTokenVerifier, type TokenVerifier } from '../../src/verify-token.js';
+import { makeKey, signJws, startLocalIssuer } from '../../../dev/local-issuer.mjs';
+import type { Algorithm } from '../../../src/config.js';
+import { decodeUnverified } from '../../../src/token/decode-jwt.js';
+import { createKeyResolver } from '../../../src/token/jwks.js';
+import { TokenRejectedError } from '../../../src/token/token-rejected-error.js';
+import { createTokenVerifier, type TokenVerifier } from '../../../src/token/verify-token.js';
 
 type Issuer = Awaited<ReturnType<typeof startLocalIssuer>>;
 

@@ -1,5 +1,5 @@
 import { expect, test } from 'vitest';
-import { decodeUnverified } from '../../src/decode-jwt.js';
+import { decodeUnverified } from '../../../src/token/decode-jwt.js';
 
 const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 

@@ -1,7 +1,6 @@
 /**
  * OpenID discovery: the JWKS URI from `<issuer>/.well-known/openid-configuration`, fetched once and kept.
  */
-import { joinUrl } from './config.js';
 
 /**
  * Returns a function that resolves the JWKS URI, fetching the discovery document on first use and again after a
@@ -45,4 +44,9 @@ export function createJwksUriDiscovery(options: {
 
 		return discovered;
 	};
+}
+
+/** Joins a base URL and a path with exactly one `/`, whether or not the base ends with one. */
+export function joinUrl(base: string, path: string): string {
+	return `${base.replace(/\/+$/, '')}/${path.replace(/^\/+/, '')}`;
 }

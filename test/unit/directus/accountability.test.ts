@@ -5,7 +5,7 @@
 import type { Accountability } from '@directus/types';
 import type { Knex } from 'knex';
 import { expect, test } from 'vitest';
-import { createAccountabilityBuilder } from '../../src/accountability.js';
+import { createAccountabilityBuilder } from '../../../src/directus/accountability.js';
 
 interface Grant {
 	role?: string;

@@ -7,9 +7,11 @@ import { isDirectusError } from '@directus/errors';
 import type { SchemaOverview } from '@directus/types';
 import type { Knex } from 'knex';
 import { NIL, v5 } from 'uuid';
-import { BoundedCache } from './bounded-cache.js';
-import { GUIDE_PROVIDER } from './config.js';
-import { TokenRejectedError } from './token-rejected-error.js';
+import { BoundedCache } from '../sync/bounded-cache.js';
+import { TokenRejectedError } from '../token/token-rejected-error.js';
+
+/** The provider the guide gives service users. */
+export const GUIDE_PROVIDER = 'bcc-client-credentials';
 
 /** The id of a client's service user: stable across instances, environments and restarts. */
 export function serviceUserId(clientId: string): string {

@@ -3,9 +3,9 @@
  * the user's own role and policies. Several client ids may name one user (credential rotation).
  */
 import type { Knex } from 'knex';
-import { BoundedCache } from './bounded-cache.js';
+import { BoundedCache } from '../sync/bounded-cache.js';
 import { isUuid } from './is-uuid.js';
-import { TokenRejectedError } from './token-rejected-error.js';
+import { TokenRejectedError } from '../token/token-rejected-error.js';
 
 export interface BoundUser {
 	readonly id: string;

@@ -2,9 +2,9 @@
  * Role references from the scope mapping (a UUID or an exact name) resolved to role ids, cached for the state TTL.
  */
 import type { Knex } from 'knex';
-import { BoundedCache } from './bounded-cache.js';
+import { BoundedCache } from '../sync/bounded-cache.js';
 import { isUuid } from './is-uuid.js';
-import { TokenRejectedError } from './token-rejected-error.js';
+import { TokenRejectedError } from '../token/token-rejected-error.js';
 
 export interface RoleResolver {
 	/** The id of the role `reference` names; a `TokenRejectedError('unknown_role')` when none or several do. */

@@ -1,5 +1,5 @@
 import { expect, test } from 'vitest';
-import { BoundedCache } from '../../src/bounded-cache.js';
+import { BoundedCache } from '../../../src/sync/bounded-cache.js';
 
 test('entries expire at their own time, not later', () => {
 	let now = 1000;

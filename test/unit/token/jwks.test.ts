@@ -3,9 +3,9 @@
  * outages with known keys, rotation.
  */
 import { afterEach, beforeEach, expect, test } from 'vitest';
-import { makeKey, startLocalIssuer } from '../../dev/local-issuer.mjs';
-import { createKeyResolver, type KeyResolverOptions } from '../../src/jwks.js';
-import { TokenRejectedError } from '../../src/token-rejected-error.js';
+import { makeKey, startLocalIssuer } from '../../../dev/local-issuer.mjs';
+import { createKeyResolver, type KeyResolverOptions } from '../../../src/token/jwks.js';
+import { TokenRejectedError } from '../../../src/token/token-rejected-error.js';
 
 type Issuer = Awaited<ReturnType<typeof startLocalIssuer>>;
 let issuer: Issuer;

@@ -1,7 +1,13 @@
 /**
  * Scope parsing and scope → role resolution. Pure functions.
  */
-import type { ScopeRole } from './config.js';
+
+/** One `scope=role` pair, in the order written: the first pair whose scope a token carries decides its role. */
+export interface ScopeRole {
+	readonly scope: string;
+	/** A role UUID or an exact role name. */
+	readonly role: string;
+}
 
 /** The scopes a claim grants: a space-separated string (OAuth2, Auth0) or an array of strings (Okta's `scp`). */
 export function readScopes(claim: unknown): ReadonlySet<string> {

@@ -2,10 +2,24 @@
  * Signature and claim verification; the only importer of jsonwebtoken.
  */
 import jwt from 'jsonwebtoken';
-import type { Algorithm } from './config.js';
 import type { UnverifiedJwt } from './decode-jwt.js';
 import type { KeyResolver } from './jwks.js';
 import { TokenRejectedError, type RejectionCode } from './token-rejected-error.js';
+
+/** Asymmetric JWS algorithms jsonwebtoken can verify with a public key. `none` and HMAC are never allowed. */
+export const ASYMMETRIC_ALGORITHMS = [
+	'RS256',
+	'RS384',
+	'RS512',
+	'PS256',
+	'PS384',
+	'PS512',
+	'ES256',
+	'ES384',
+	'ES512',
+] as const;
+
+export type Algorithm = (typeof ASYMMETRIC_ALGORITHMS)[number];
 
 /** The longest client id kept: `directus_users.external_identifier` holds 255 characters. */
 const MAX_CLIENT_ID_LENGTH = 255;
