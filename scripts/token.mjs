@@ -1,6 +1,6 @@
 /**
- * `npm run token -- --scope "svc#read svc#write" [--client demo-cli]`: asks the running demo issuer
- * (`npm start`) for a client-credentials token and prints it. Development only.
+ * `npm run token -- --scope "svc#read svc#write" [--client demo-cli]`: asks the running demo's authorization server
+ * (`npm start`) for a client-credentials token, the standard way, and prints it. Development only.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -30,22 +30,32 @@ if (!client) {
 	process.exit(1);
 }
 
-const response = await fetch(`${state.issuer}/oauth/token`, {
-	method: 'POST',
-	headers: { 'content-type': 'application/json' },
-	body: JSON.stringify({
-		grant_type: 'client_credentials',
-		client_id: values.client,
-		client_secret: client.secret,
-		audience: state.audience,
-		...(values.scope === undefined ? {} : { scope: values.scope }),
-	}),
+// Without --scope, every scope the client is registered with: oidc-provider grants only the scopes requested.
+const form = new URLSearchParams({
+	grant_type: 'client_credentials',
+	resource: state.resource,
+	scope: values.scope ?? client.scopes.join(' '),
 });
+
+// HTTP Basic client authentication (RFC 6749 §2.3.1: id and secret form-encoded first), as the server expects.
+const basic = Buffer.from(`${encodeURIComponent(values.client)}:${encodeURIComponent(client.secret)}`).toString(
+	'base64',
+);
+const response = await fetch(state.tokenEndpoint, {
+	method: 'POST',
+	headers: { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded' },
+	body: form,
+}).catch(() => undefined);
+
+if (!response) {
+	console.error(`The authorization server at ${state.tokenEndpoint} does not answer: is \`npm start\` still running?`);
+	process.exit(1);
+}
 
 const body = await response.json();
 
 if (!response.ok) {
-	console.error(`The demo issuer refused: ${response.status} ${JSON.stringify(body)}`);
+	console.error(`The authorization server refused: ${response.status} ${JSON.stringify(body)}`);
 	process.exit(1);
 }
 

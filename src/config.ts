@@ -1,8 +1,16 @@
 import { GUIDE_PROVIDER } from './directus/service-user.js';
 import { joinUrl } from './token/discovery.js';
-import { claimEquals, PRESET_NAMES, PRESETS, type PresetName, type Recognizer } from './token/presets.js';
+import {
+	claimEquals,
+	isAccessTokenType,
+	PRESET_NAMES,
+	PRESETS,
+	type PresetName,
+	type Recognizer,
+} from './token/presets.js';
 import type { ScopeRole } from './token/scopes.js';
 import { ASYMMETRIC_ALGORITHMS, type Algorithm } from './token/verify-token.js';
+import { DPOP_ALGORITHMS, type DpopAlgorithm } from './token/dpop.js';
 
 export { ASYMMETRIC_ALGORITHMS, GUIDE_PROVIDER, joinUrl, type Algorithm, type ScopeRole };
 
@@ -37,6 +45,8 @@ export interface Config {
 	readonly scopeClaim: string;
 	/** Whether a token of the issuer is a client-credentials token (checked before verification). */
 	readonly recognize: Recognizer;
+	/** `at+jwt`: a recognised token whose header `typ` is not `at+jwt` is refused (RFC 9068 §4); `undefined`: any. */
+	readonly tokenType: 'at+jwt' | undefined;
 	/** Take the JWKS URI from the issuer's OpenID discovery document. */
 	readonly discovery: boolean;
 	/** `undefined` when `discovery` is on. */
@@ -51,12 +61,22 @@ export interface Config {
 	readonly userProvider: string;
 	/** How long a JWKS request may take before it is abandoned, in milliseconds. */
 	readonly jwksTimeoutMs: number;
-	/** Minimum time between two JWKS fetches triggered by unknown `kid`s, in milliseconds. */
-	readonly jwksCooldownMs: number;
+	/** At most this many JWKS fetches in any minute (unknown `kid`s and background refreshes together). */
+	readonly jwksRequestsPerMinute: number;
+	/** One line per deprecated variable in use, for the start-up log. */
+	readonly deprecations: readonly string[];
 	/** How many verified tokens are remembered until they expire. */
 	readonly tokenCacheMax: number;
 	/** How long service-user and role state is trusted before it is read again, in milliseconds. */
 	readonly stateTtlMs: number;
+	/** `allowed`: DPoP-bound tokens need a proof, others pass as bearer tokens; `required`: every token is bound. */
+	readonly dpop: DpopMode;
+	/** Algorithms a DPoP proof may be signed with. */
+	readonly dpopAlgorithms: readonly DpopAlgorithm[];
+	/** How far, in seconds, a DPoP proof's `iat` may be from now (plus `clockTolerance`). */
+	readonly dpopIatWindow: number;
+	/** Directus's `PUBLIC_URL` when it is an absolute URL: the base of the `htu` a proof must name. */
+	readonly publicUrl: string | undefined;
 }
 
 /** Defaults of the optional variables; the README's configuration table mirrors this. */
@@ -66,10 +86,18 @@ export const DEFAULTS = {
 	BCC_AUTH_CLOCK_TOLERANCE: 5,
 	BCC_AUTH_USER_PROVIDER: 'auto',
 	BCC_AUTH_JWKS_TIMEOUT: 5000,
-	BCC_AUTH_JWKS_COOLDOWN: 30000,
+	BCC_AUTH_JWKS_REQUESTS_PER_MINUTE: 10,
 	BCC_AUTH_TOKEN_CACHE_MAX: 10000,
 	BCC_AUTH_STATE_TTL: 10,
+	BCC_AUTH_DPOP: 'allowed',
+	BCC_AUTH_DPOP_ALGORITHMS: ['ES256', 'EdDSA', 'PS256', 'RS256'],
+	BCC_AUTH_DPOP_IAT_WINDOW: 60,
 } as const;
+
+/** The DPoP modes of `BCC_AUTH_DPOP`. */
+export const DPOP_MODES = ['allowed', 'required'] as const;
+
+export type DpopMode = (typeof DPOP_MODES)[number];
 
 /** Thrown when the configuration is unusable; its message names every faulty variable. */
 export class ConfigError extends Error {
@@ -128,14 +156,27 @@ export function parseConfig(env: Env): Config {
 		problems.push('BCC_AUTH_JWKS_URI and BCC_AUTH_DISCOVERY=true both say where the keys are: set one of them');
 	}
 
+	const scopeRoles = read('BCC_AUTH_SCOPE_ROLES', parseScopeRoles, clients?.length ? [] : undefined);
+
+	// Without an `aud` check (Cognito), a mapped scope is the only sign that a token was issued for this API and not
+	// for another resource server of the same pool: bound clients need one too, so the mapping cannot be left out.
+	if (audiences?.length === 0 && scopeRoles?.length === 0) {
+		problems.push(
+			'BCC_AUTH_SCOPE_ROLES is required without BCC_AUTH_AUDIENCE: with no audience to check, every client, bound ones included, must carry one of its scopes',
+		);
+	}
+
+	const jwksRate = readJwksRate(read);
+
 	const config: Config = {
 		issuer,
 		audiences,
-		scopeRoles: read('BCC_AUTH_SCOPE_ROLES', parseScopeRoles, clients?.length ? [] : undefined),
+		scopeRoles,
 		preset,
 		clientClaim: read('BCC_AUTH_CLIENT_CLAIM', parseName, presetShape.clientClaim),
 		scopeClaim: read('BCC_AUTH_SCOPE_CLAIM', parseName, presetShape.scopeClaim),
 		recognize: grantClaim && grantValue ? claimEquals(grantClaim, grantValue) : presetShape.recognize,
+		tokenType: read<'at+jwt' | ''>('BCC_AUTH_TOKEN_TYPE', parseTokenType, '') || undefined,
 		discovery,
 		jwksUri: discovery
 			? undefined
@@ -146,14 +187,53 @@ export function parseConfig(env: Env): Config {
 		clockTolerance: read('BCC_AUTH_CLOCK_TOLERANCE', nonNegativeNumber(300), DEFAULTS.BCC_AUTH_CLOCK_TOLERANCE),
 		userProvider: read('BCC_AUTH_USER_PROVIDER', parseProvider, DEFAULTS.BCC_AUTH_USER_PROVIDER),
 		jwksTimeoutMs: read('BCC_AUTH_JWKS_TIMEOUT', positiveInteger, DEFAULTS.BCC_AUTH_JWKS_TIMEOUT),
-		jwksCooldownMs: read('BCC_AUTH_JWKS_COOLDOWN', nonNegativeNumber(3_600_000), DEFAULTS.BCC_AUTH_JWKS_COOLDOWN),
+		jwksRequestsPerMinute: jwksRate.requestsPerMinute,
+		deprecations: jwksRate.deprecations,
 		tokenCacheMax: read('BCC_AUTH_TOKEN_CACHE_MAX', positiveInteger, DEFAULTS.BCC_AUTH_TOKEN_CACHE_MAX),
 		stateTtlMs: read('BCC_AUTH_STATE_TTL', nonNegativeNumber(86_400), DEFAULTS.BCC_AUTH_STATE_TTL) * 1000,
+		dpop: read('BCC_AUTH_DPOP', parseDpopMode, DEFAULTS.BCC_AUTH_DPOP),
+		dpopAlgorithms: read('BCC_AUTH_DPOP_ALGORITHMS', parseDpopAlgorithms, [...DEFAULTS.BCC_AUTH_DPOP_ALGORITHMS]),
+		dpopIatWindow: read('BCC_AUTH_DPOP_IAT_WINDOW', positiveNumber(300), DEFAULTS.BCC_AUTH_DPOP_IAT_WINDOW),
+		// Directus's own variable, never a problem of ours: its default `/` is relative, and then `htu` is built from
+		// the request's own protocol and Host (see `src/directus/dpop-request.ts`).
+		publicUrl: absolutePublicUrl(env['PUBLIC_URL']),
 	};
 
 	if (problems.length > 0) throw new ConfigError(problems);
 
 	return Object.freeze(config);
+}
+
+type Read = <T>(name: string, parse: (value: unknown) => T, fallback?: T) => T;
+
+/** The JWKS fetch rate, from `BCC_AUTH_JWKS_REQUESTS_PER_MINUTE` or the deprecated `BCC_AUTH_JWKS_COOLDOWN`. */
+function readJwksRate(read: Read): { requestsPerMinute: number; deprecations: string[] } {
+	const perMinute = read<number | null>('BCC_AUTH_JWKS_REQUESTS_PER_MINUTE', positiveIntegerUpTo(600), null);
+	// Why still read: `BCC_AUTH_JWKS_COOLDOWN` (ms between two fetches) held a rotated key back for up to 30 s and
+	// was replaced by a rate limit; a value set before an upgrade must still parse, and keeps the load it allowed.
+	const cooldownMs = read<number | null>('BCC_AUTH_JWKS_COOLDOWN', nonNegativeNumber(3_600_000), null);
+	const fallback = DEFAULTS.BCC_AUTH_JWKS_REQUESTS_PER_MINUTE;
+
+	// `undefined` is a value that did not parse: its problem is already collected.
+	if (cooldownMs === null || cooldownMs === undefined) {
+		return { requestsPerMinute: perMinute ?? fallback, deprecations: [] };
+	}
+
+	if (perMinute !== null) {
+		return {
+			requestsPerMinute: perMinute ?? fallback,
+			deprecations: ['BCC_AUTH_JWKS_COOLDOWN is deprecated and ignored, as BCC_AUTH_JWKS_REQUESTS_PER_MINUTE is set'],
+		};
+	}
+
+	// One fetch per cooldown is this many a minute; 0 (no cooldown) gets the highest rate.
+	const requestsPerMinute = cooldownMs === 0 ? 600 : Math.min(600, Math.max(1, Math.floor(60_000 / cooldownMs)));
+	return {
+		requestsPerMinute,
+		deprecations: [
+			`BCC_AUTH_JWKS_COOLDOWN is deprecated: ${cooldownMs} ms is read as BCC_AUTH_JWKS_REQUESTS_PER_MINUTE=${requestsPerMinute}; set that instead`,
+		],
+	};
 }
 
 function parseIssuer(value: unknown): string {
@@ -253,6 +333,13 @@ function parsePreset(value: unknown): PresetName {
 	return preset as PresetName;
 }
 
+/** `at+jwt` in any case, with or without `application/` (RFC 7515 §4.1.9): the one type RFC 9068 defines. */
+function parseTokenType(value: unknown): 'at+jwt' {
+	const type = singleString(value);
+	if (!isAccessTokenType(type)) throw new Error(`must be at+jwt (or application/at+jwt), got "${type}"`);
+	return 'at+jwt';
+}
+
 function parseBoolean(value: unknown): boolean {
 	if (value === true || value === 'true') return true;
 	if (value === false || value === 'false') return false;
@@ -279,6 +366,46 @@ function parseAlgorithms(value: unknown): Algorithm[] {
 	return algorithms as Algorithm[];
 }
 
+function parseDpopMode(value: unknown): DpopMode {
+	const mode = singleString(value).toLowerCase();
+	if (!(DPOP_MODES as readonly string[]).includes(mode)) {
+		throw new Error(`must be one of ${DPOP_MODES.join(', ')}, got "${mode}"`);
+	}
+	return mode as DpopMode;
+}
+
+function parseDpopAlgorithms(value: unknown): DpopAlgorithm[] {
+	const algorithms = parseList(value);
+
+	for (const algorithm of algorithms) {
+		// Why: a proof's key travels in the proof itself; with HMAC or `none` the proof would prove nothing.
+		if (!(DPOP_ALGORITHMS as readonly string[]).includes(algorithm)) {
+			throw new Error(`accepts only asymmetric algorithms (${DPOP_ALGORITHMS.join(', ')}), got "${algorithm}"`);
+		}
+	}
+
+	return algorithms as DpopAlgorithm[];
+}
+
+function absolutePublicUrl(value: unknown): string | undefined {
+	if (typeof value !== 'string') return undefined;
+	try {
+		return parseUrl(value);
+	} catch {
+		return undefined;
+	}
+}
+
+function positiveNumber(max: number) {
+	return (value: unknown): number => {
+		const number = Number(value);
+		if (!Number.isFinite(number) || number <= 0 || number > max) {
+			throw new Error(`must be a number above 0, up to ${max}, got "${String(value)}"`);
+		}
+		return number;
+	};
+}
+
 function parseProvider(value: unknown): string {
 	const provider = singleString(value);
 	if (!/^[a-z0-9_-]+$/i.test(provider)) throw new Error(`must be "auto" or a provider name, got "${provider}"`);
@@ -290,6 +417,16 @@ function nonNegativeNumber(max: number) {
 		const number = Number(value);
 		if (!Number.isFinite(number) || number < 0 || number > max) {
 			throw new Error(`must be a number from 0 to ${max}, got "${String(value)}"`);
+		}
+		return number;
+	};
+}
+
+function positiveIntegerUpTo(max: number) {
+	return (value: unknown): number => {
+		const number = Number(value);
+		if (!Number.isSafeInteger(number) || number < 1 || number > max) {
+			throw new Error(`must be an integer from 1 to ${max}, got "${String(value)}"`);
 		}
 		return number;
 	};

@@ -3,6 +3,7 @@
  * Wires the parts together and registers the `authenticate` filter plus the actions that keep caches fresh.
  */
 import { defineHook } from '@directus/extensions-sdk';
+import type { Server } from 'node:http';
 import type { SchemaOverview } from '@directus/types';
 import { createAccountabilityBuilder } from './directus/accountability.js';
 import { createAuthenticate, LOG_PREFIX, type VerifiedClient } from './authenticate.js';
@@ -12,14 +13,25 @@ import { parseConfig } from './config.js';
 import { createJwksUriDiscovery } from './token/discovery.js';
 import { createKeyResolver } from './token/jwks.js';
 import { createRoleResolver } from './directus/roles.js';
+import { createServiceUserDeleteGuard } from './directus/guard-service-user-delete.js';
 import { createServiceUsers, type UsersServiceLike } from './directus/service-user.js';
+import { createInvalidationBus, type Invalidation } from './sync/bus.js';
+import { createConnectionRegistry } from './sync/connections.js';
+import { TokenRejectedError } from './token/token-rejected-error.js';
+import { upgradeServiceUserProviders } from './directus/upgrade-providers.js';
 import { createTokenVerifier } from './token/verify-token.js';
 
 /** Collections whose changes can alter a role tree, a policy's flags or who holds which policy. */
 const ACCESS_COLLECTIONS = ['roles', 'policies', 'access'] as const;
 
-export default defineHook(({ filter, action }, { env, logger, database, getSchema, services }) => {
+export default defineHook(({ filter, action, init }, { env, logger, database, getSchema, services }) => {
 	const config = parseConfig(env);
+	const log = {
+		info: (line: string) => logger.info(`${LOG_PREFIX} ${line}`),
+		warn: (line: string) => logger.warn(`${LOG_PREFIX} ${line}`),
+		error: (line: string) => logger.error(`${LOG_PREFIX} ${line}`),
+	};
+	for (const line of config.deprecations) logger.warn(`${LOG_PREFIX} ${line}`);
 
 	const discoverJwksUri = config.discovery
 		? createJwksUriDiscovery({
@@ -30,13 +42,13 @@ export default defineHook(({ filter, action }, { env, logger, database, getSchem
 		: undefined;
 
 	// Discover at start-up, so a wrong issuer or an unreachable server shows in the log before the first client
-	// calls; the failure is logged by `onError`, and tokens retry it at most once per JWKS cooldown.
+	// calls; the failure is logged by `onError`, and tokens retry it within the JWKS fetch rate limit.
 	discoverJwksUri?.().catch(() => undefined);
 
 	const keys = createKeyResolver({
 		jwksUri: config.jwksUri ?? discoverJwksUri!,
 		timeoutMs: config.jwksTimeoutMs,
-		cooldownMs: config.jwksCooldownMs,
+		requestsPerMinute: config.jwksRequestsPerMinute,
 	});
 
 	const verifyToken = createTokenVerifier({ ...config, keys });
@@ -48,15 +60,32 @@ export default defineHook(({ filter, action }, { env, logger, database, getSchem
 			logger.error(`${LOG_PREFIX} BCC_AUTH_SCOPE_ROLES names role "${reference}": ${reason}`),
 	});
 
+	// Directus 12 without an SSO licence locks the project while an active user has a custom provider: there new
+	// service users get `default`, and those made before the upgrade move to it before the first request.
+	const { userProvider, migrate } = upgradeServiceUserProviders({
+		provider: config.userProvider,
+		knex: database,
+		services,
+		getSchema,
+		logger,
+		logPrefix: LOG_PREFIX,
+	});
+	init('app.before', migrate);
+
 	const serviceUsers = createServiceUsers({
 		knex: database,
 		getSchema: () => getSchema(),
 		createUsersService: (schema: SchemaOverview) =>
 			new services.UsersService({ knex: database, schema }) as UsersServiceLike,
-		provider: config.userProvider,
+		provider: userProvider,
 		ttlMs: config.stateTtlMs,
 		onProviderFallback: (reason) =>
 			logger.info(`${LOG_PREFIX} this Directus refuses custom user providers (${reason}); service users get "default"`),
+		beforeWrite: () => {
+			// Why: after a user write Directus clears its Redis-backed caches without awaiting it, and while Redis is
+			// down that rejection is unhandled and ends the process. Refuse a new client (503) rather than risk it.
+			if (bus.redisDown) throw new Error('Redis is unreachable: new service users are not created until it is back');
+		},
 	});
 
 	const accountabilities = createAccountabilityBuilder({ knex: database, ttlMs: config.stateTtlMs });
@@ -71,28 +100,60 @@ export default defineHook(({ filter, action }, { env, logger, database, getSchem
 		boundUsers,
 		accountabilities,
 		logger: { warn: (line) => logger.warn(line), error: (line) => logger.error(line) },
-	}) as Parameters<typeof filter>[1];
+		onWebSocketAccepted: (accountability, client) =>
+			connections.accepted(accountability, client, client.expiresAt, accountability.user ?? null),
+	});
 
-	// The same checks for REST and GraphQL requests and for WebSocket connections (realtime subscriptions).
-	filter('authenticate', authenticate);
-	filter('websocket.authenticate', authenticate);
+	const connections = createConnectionRegistry<VerifiedClient>({
+		recheck: (client, base) => authenticate.authorize!(client, base),
+		isRefusal: (error) => error instanceof TokenRejectedError,
+		logger: log,
+	});
 
-	// An admin suspending, editing or deleting a user takes effect on this instance at once; others follow
-	// within BCC_AUTH_STATE_TTL.
-	for (const event of ['users.update', 'users.delete']) {
-		action(event, (meta) => {
-			serviceUsers.forget(toKeys(meta));
+	/** Drops what a change made stale, on this instance: caches, then the open connections it concerns. */
+	const invalidate = (invalidation: Invalidation) => {
+		if (invalidation.kind === 'users') {
+			serviceUsers.forget(invalidation.ids);
 			boundUsers.clear();
 			accountabilities.clear();
-		});
+			connections.invalidate(invalidation.ids);
+		} else {
+			roles.clear();
+			serviceUsers.clear();
+			accountabilities.clear();
+			connections.invalidate();
+		}
+	};
+
+	// Every instance of the project hears of every change at once when Directus runs with Redis; without it
+	// there is one instance, or the others follow within BCC_AUTH_STATE_TTL.
+	const bus = createInvalidationBus({ env, onInvalidation: invalidate, logger: log });
+	const changed = (invalidation: Invalidation) => {
+		invalidate(invalidation);
+		bus.publish(invalidation);
+	};
+
+	// The same checks for REST and GraphQL requests and for WebSocket connections (realtime subscriptions).
+	filter('authenticate', authenticate as Parameters<typeof filter>[1]);
+	filter('websocket.authenticate', authenticate as Parameters<typeof filter>[1]);
+	filter('users.delete', createServiceUserDeleteGuard(database));
+
+	action('server.start', (meta) => {
+		const server = (meta as { server?: Server }).server;
+		if (server) connections.attach(server);
+	});
+	action('server.stop', () => {
+		connections.close();
+		void bus.close();
+	});
+
+	for (const event of ['users.update', 'users.delete']) {
+		action(event, (meta) => changed({ kind: 'users', ids: toKeys(meta) }));
 	}
 
 	for (const collection of ACCESS_COLLECTIONS) {
 		for (const operation of ['create', 'update', 'delete']) {
-			action(`${collection}.${operation}`, () => {
-				roles.clear();
-				accountabilities.clear();
-			});
+			action(`${collection}.${operation}`, () => changed({ kind: 'access' }));
 		}
 	}
 

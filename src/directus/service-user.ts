@@ -1,7 +1,11 @@
 /**
- * The service user of a client: id = UUIDv5(client id, NIL), created on first sight, its role kept in line with the
- * scope mapping, its `last_access` moved once per newer token. Suspending it (any status but `active`) revokes the
- * client; nothing here ever re-activates a user.
+ * The service users of a client.
+ *
+ * A client's first service user has id = UUIDv5(client id, NIL), the guide's identity, and keeps the role it was
+ * created with. A token whose scopes map to another role acts as a sibling user of that client for that role
+ * (id = UUIDv5(role id, first user's id)), created once: alternating tokens never rewrite a role, and nothing
+ * Directus caches per user (its response cache) is shared across roles. Suspending the first user revokes the whole
+ * client; suspending a sibling revokes that role only. Nothing here ever re-activates a user.
  */
 import { isDirectusError } from '@directus/errors';
 import type { SchemaOverview } from '@directus/types';
@@ -13,32 +17,60 @@ import { TokenRejectedError } from '../token/token-rejected-error.js';
 /** The provider the guide gives service users. */
 export const GUIDE_PROVIDER = 'bcc-client-credentials';
 
-/** The id of a client's service user: stable across instances, environments and restarts. */
+/** The id of a client's first service user: stable across instances, environments and restarts. */
 export function serviceUserId(clientId: string): string {
 	return v5(clientId, NIL);
 }
 
-/** What a request needs to know about its service user. */
+/** The id of the client's service user for a role other than its first user's. */
+export function roleUserId(clientId: string, roleId: string): string {
+	return v5(roleId.toLowerCase(), serviceUserId(clientId));
+}
+
+/** The `external_identifier` of a role user: its first user's id and the role, so it is unique and traceable. */
+function roleUserIdentifier(clientId: string, roleId: string): string {
+	return `${serviceUserId(clientId)}:${roleId.toLowerCase()}`;
+}
+
+/**
+ * Whether a `directus_users` row is one of this extension's service users, by the ids it derives: never a guess
+ * from names, so no other user is ever treated as one.
+ */
+export function isServiceUserRow(row: { id: string; external_identifier: string | null }): boolean {
+	const identifier = row.external_identifier;
+	if (!identifier) return false;
+	if (row.id === v5(identifier, NIL)) return true;
+
+	const match = /^([0-9a-f-]{36}):([0-9a-f-]{36})$/.exec(identifier);
+	return match !== null && row.id === v5(match[2]!, match[1]!);
+}
+
+/** What a request needs to know about a service user. */
 interface UserState {
 	readonly role: string | null;
 	readonly status: string;
 	/** `last_access` in epoch seconds, `null` when never set. */
 	readonly lastAccess: number | null;
+	readonly title: string | null;
 }
 
 export interface ServiceUserRequest {
-	readonly userId: string;
 	readonly clientId: string;
+	/** The role id the token's scopes map to. */
 	readonly role: string;
 	/** The token's `iat`, epoch seconds. */
 	readonly issuedAt: number | undefined;
 }
 
 export interface ServiceUsers {
-	/** Makes sure the user exists, is active and has `role`; refuses a suspended user. Zero queries when known. */
-	ensure(request: ServiceUserRequest): Promise<void>;
+	/**
+	 * The id of the active service user the request acts as, created on first sight; refuses a suspended client or
+	 * role. Zero queries when known.
+	 */
+	ensure(request: ServiceUserRequest): Promise<string>;
 	/** Forgets what is known of these users (an admin changed or deleted them). */
 	forget(userIds: readonly string[]): void;
+	/** Forgets everything (roles, policies or access changed, which may also free a seat for a new user). */
 	clear(): void;
 }
 
@@ -57,39 +89,50 @@ export interface ServiceUsersOptions {
 	provider: string;
 	ttlMs: number;
 	onProviderFallback: (reason: string) => void;
+	/**
+	 * Called before Directus is asked to create or change a user: throw to refuse (e.g. a 503 while Redis is known
+	 * to be down, where Directus's own cache clearing after a user write would take the process down).
+	 */
+	beforeWrite?: () => void;
 	now?: () => number;
 }
 
 /** Creates the store; single flight per user, so a burst of first requests makes one upsert. */
 export function createServiceUsers(options: ServiceUsersOptions): ServiceUsers {
-	const { knex, createUsersService, getSchema, ttlMs, onProviderFallback, now = Date.now } = options;
+	const { knex, createUsersService, getSchema, ttlMs, onProviderFallback, beforeWrite, now = Date.now } = options;
 	const states = new BoundedCache<string, UserState>(100_000, now);
+	// Creations that failed for a lasting reason (a seat limit, an identifier held by another user): refused for
+	// the TTL instead of retried in full on every request.
+	const failures = new BoundedCache<string, TokenRejectedError>(10_000, now);
 	const flights = new Map<string, Promise<UserState>>();
-	let provider = options.provider === 'auto' ? GUIDE_PROVIDER : options.provider;
 	const providerIsAuto = options.provider === 'auto';
-
-	const isCurrent = (state: UserState | undefined, request: ServiceUserRequest): state is UserState =>
-		state !== undefined &&
-		(state.status !== 'active' ||
-			(state.role === request.role &&
-				(request.issuedAt === undefined || (state.lastAccess ?? -Infinity) >= request.issuedAt)));
+	let provider = providerIsAuto ? GUIDE_PROVIDER : options.provider;
 
 	const readState = async (userId: string): Promise<UserState | undefined> => {
-		const row = await knex.select('role', 'status', 'last_access').from('directus_users').where({ id: userId }).first();
+		const row = await knex
+			.select('role', 'status', 'last_access', 'title')
+			.from('directus_users')
+			.where({ id: userId })
+			.first();
 
-		return row ? { role: row.role, status: row.status, lastAccess: toEpochSeconds(row.last_access) } : undefined;
+		return row
+			? { role: row.role, status: row.status, lastAccess: toEpochSeconds(row.last_access), title: row.title ?? null }
+			: undefined;
 	};
 
-	const create = async (request: ServiceUserRequest): Promise<void> => {
+	const create = async (user: PlannedUser): Promise<void> => {
+		beforeWrite?.();
 		const users = createUsersService(await getSchema());
 
 		const data = {
-			id: request.userId,
+			id: user.id,
 			first_name: 'External',
 			last_name: 'Client',
-			external_identifier: request.clientId,
-			last_access: new Date((request.issuedAt ?? now() / 1000) * 1000).toISOString(),
-			role: request.role,
+			// Shown in the Directus app's user list and page, so an admin finds a client by its id.
+			title: user.clientId,
+			external_identifier: user.externalIdentifier,
+			last_access: new Date((user.issuedAt ?? now() / 1000) * 1000).toISOString(),
+			role: user.role,
 		};
 
 		// The provider this attempt uses: several first requests of different clients may be creating users at
@@ -99,8 +142,8 @@ export function createServiceUsers(options: ServiceUsersOptions): ServiceUsers {
 		try {
 			await users.createOne({ ...data, provider: attempted });
 		} catch (error) {
-			// Directus 12 without a licence refuses custom providers; the built-in one works everywhere.
-			if (!providerIsAuto || attempted === 'default' || !isDirectusError(error, 'INVALID_PAYLOAD')) throw error;
+			// Only the host's refusal of custom providers (Directus 12 Core) switches to the built-in provider.
+			if (!providerIsAuto || attempted === 'default' || !refusesProvider(error)) throw error;
 
 			if (provider !== 'default') {
 				onProviderFallback((error as Error).message);
@@ -111,76 +154,159 @@ export function createServiceUsers(options: ServiceUsersOptions): ServiceUsers {
 		}
 	};
 
-	const sync = async (request: ServiceUserRequest): Promise<UserState> => {
-		let state = await readState(request.userId);
+	const createOrAdopt = async (user: PlannedUser): Promise<UserState> => {
+		try {
+			await create(user);
+		} catch (error) {
+			if (!isDirectusError(error)) throw error; // a database or host fault: a 503, retried next request
 
-		if (state === undefined) {
-			try {
-				await create(request);
-			} catch (error) {
+			if (isDirectusError(error, 'RECORD_NOT_UNIQUE')) {
 				// Another request or instance created it first: read theirs and carry on.
-				if (!isDirectusError(error, 'RECORD_NOT_UNIQUE')) throw error;
+				const theirs = await readState(user.id);
+				if (theirs) return theirs;
+
+				throw new TokenRejectedError(
+					'user_not_creatable',
+					`another Directus user already has external identifier ${JSON.stringify(user.externalIdentifier)}`,
+				);
 			}
 
-			state = await readState(request.userId);
-			if (state === undefined) throw new Error(`service user ${request.userId} vanished right after creation`);
+			// Validation, a licence's seat limit, a hook's refusal: lasting until an admin acts.
+			throw new TokenRejectedError(
+				'user_not_creatable',
+				`Directus refused to create the service user: ${(error as Error).message}`,
+			);
 		}
 
-		if (state.status !== 'active') {
-			states.set(request.userId, state, now() + ttlMs);
-			return state;
-		}
+		const state = await readState(user.id);
+		if (state === undefined) throw new Error(`service user ${user.id} vanished right after creation`);
+		return state;
+	};
 
-		if (state.role !== request.role) {
-			await createUsersService(await getSchema()).updateOne(request.userId, { role: request.role });
-		}
+	/** Reads (creating if missing) and brings up to date one user; the answer is cached unless overtaken. */
+	const sync = async (user: PlannedUser): Promise<UserState> => {
+		const generation = states.generation;
+		let state = (await readState(user.id)) ?? (await createOrAdopt(user));
 
-		let lastAccess = state.lastAccess;
+		if (state.status === 'active') {
+			const changes: Record<string, unknown> = {};
 
-		if (request.issuedAt !== undefined && (lastAccess === null || lastAccess < request.issuedAt)) {
 			// A plain update, as Directus's own login does: no revision, no hooks, one write per newer token.
-			await knex('directus_users')
-				.update({ last_access: new Date(request.issuedAt * 1000) })
-				.where({ id: request.userId });
-			lastAccess = request.issuedAt;
+			if (user.issuedAt !== undefined && (state.lastAccess === null || state.lastAccess < user.issuedAt)) {
+				changes['last_access'] = new Date(user.issuedAt * 1000);
+			}
+
+			// Users made before the client id was shown get it on their next request.
+			if (state.title !== user.clientId) changes['title'] = user.clientId;
+
+			if (Object.keys(changes).length > 0) {
+				await knex('directus_users').update(changes).where({ id: user.id });
+				state = {
+					...state,
+					lastAccess: changes['last_access'] ? user.issuedAt! : state.lastAccess,
+					title: user.clientId,
+				};
+			}
 		}
 
-		const synced: UserState = { role: request.role, status: 'active', lastAccess };
-		states.set(request.userId, synced, now() + ttlMs);
-		return synced;
+		states.setIfCurrent(user.id, state, now() + ttlMs, generation);
+		return state;
+	};
+
+	const isCurrent = (state: UserState | undefined, user: PlannedUser): state is UserState =>
+		state !== undefined &&
+		(state.status !== 'active' ||
+			(state.title === user.clientId &&
+				(user.issuedAt === undefined || (state.lastAccess ?? -Infinity) >= user.issuedAt)));
+
+	/** The user's current state: cached, joined to an upsert under way, or synced now. */
+	const stateOf = async (user: PlannedUser): Promise<UserState> => {
+		const cached = states.get(user.id);
+		if (isCurrent(cached, user)) return cached;
+
+		const failure = failures.get(user.id);
+		if (failure) throw failure;
+
+		while (true) {
+			const running = flights.get(user.id);
+
+			if (running) {
+				// Join the upsert under way; if it served an older token, go round again.
+				const state = await running.catch(() => undefined);
+				if (isCurrent(state, user)) return state;
+				continue;
+			}
+
+			const flight = sync(user).finally(() => {
+				if (flights.get(user.id) === flight) flights.delete(user.id);
+			});
+			flights.set(user.id, flight);
+
+			try {
+				return await flight;
+			} catch (error) {
+				if (error instanceof TokenRejectedError) failures.set(user.id, error, now() + ttlMs);
+				throw error;
+			}
+		}
+	};
+
+	const refuseUnlessActive = (state: UserState, what: string): void => {
+		if (state.status !== 'active') {
+			throw new TokenRejectedError('user_suspended', `${what}'s status is "${state.status}"`);
+		}
 	};
 
 	return {
 		async ensure(request) {
-			let state = states.get(request.userId);
+			const { clientId, role, issuedAt } = request;
+			const firstId = serviceUserId(clientId);
+			const first = await stateOf({ id: firstId, clientId, externalIdentifier: clientId, role, issuedAt });
+			refuseUnlessActive(first, 'the service user');
+			if (first.role === role) return firstId;
 
-			while (!isCurrent(state, request)) {
-				const running = flights.get(request.userId);
+			// Another role than the first user's: the client's user for that role, made once and kept.
+			const id = roleUserId(clientId, role);
+			const planned = { id, clientId, externalIdentifier: roleUserIdentifier(clientId, role), role, issuedAt };
+			const state = await stateOf(planned);
+			refuseUnlessActive(state, `the service user for role ${role}`);
 
-				if (running) {
-					// Join the upsert under way; if it served another role or an older token, go round again.
-					state = await running.catch(() => undefined);
-					continue;
-				}
-
-				const flight = sync(request).finally(() => flights.delete(request.userId));
-				flights.set(request.userId, flight);
-				state = await flight;
+			if (state.role !== role) {
+				// Only an admin's edit gets here (the id is derived from the role): put the role back, once.
+				beforeWrite?.();
+				await createUsersService(await getSchema()).updateOne(id, { role });
+				states.delete(id);
 			}
 
-			if (state.status !== 'active') {
-				throw new TokenRejectedError('user_suspended', `the service user's status is "${state.status}"`);
-			}
+			return id;
 		},
 
 		forget(userIds) {
-			for (const id of userIds) states.delete(String(id));
+			for (const id of userIds) {
+				states.delete(String(id));
+				failures.delete(String(id));
+			}
 		},
 
 		clear() {
 			states.clear();
+			failures.clear();
 		},
 	};
+}
+
+/** A user as it is to be: the request's client and role, at the id planned for them. */
+interface PlannedUser {
+	readonly id: string;
+	readonly clientId: string;
+	readonly externalIdentifier: string;
+	readonly role: string;
+	readonly issuedAt: number | undefined;
+}
+
+/** Directus 12 without a licence answers a custom provider with INVALID_PAYLOAD naming the provider. */
+function refusesProvider(error: unknown): boolean {
+	return isDirectusError(error, 'INVALID_PAYLOAD') && /provider/i.test((error as Error).message);
 }
 
 /** `last_access` as the drivers return it: a Date (PostgreSQL, MySQL), epoch ms or a date string (SQLite). */

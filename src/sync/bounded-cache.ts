@@ -1,12 +1,18 @@
 /**
- * A Map bounded in entries, where every entry carries its own expiry time.
+ * A Map bounded in entries, where every entry carries its own expiry time, and a generation that every
+ * invalidation moves on.
  *
  * Eviction is by insertion order (the oldest entry goes first), which for caches refilled on a miss is close
  * enough to least-recently-used and keeps a hit to one Map lookup and one comparison.
+ *
+ * Why generations: a load that started before an admin's change may finish after the change cleared the cache;
+ * storing its answer would bring the old state back for a whole TTL. `getOrLoad` (and `setIfCurrent` for loads
+ * run elsewhere) store a value only if no `delete` or `clear` happened since the load began.
  */
 export class BoundedCache<K, V> {
 	// A TypeScript-private field, not `#entries`: the SDK's build turns `#` fields into WeakMap lookups on every access.
 	private readonly entries = new Map<K, { value: V; expiresAt: number }>();
+	private currentGeneration = 0;
 
 	constructor(
 		readonly maxEntries: number,
@@ -15,6 +21,11 @@ export class BoundedCache<K, V> {
 
 	get size(): number {
 		return this.entries.size;
+	}
+
+	/** Moves on at every `delete` and `clear`; read it before a load, hand it to `setIfCurrent` after. */
+	get generation(): number {
+		return this.currentGeneration;
 	}
 
 	/** The value, or `undefined` when absent or expired (an expired entry is dropped). */
@@ -42,21 +53,35 @@ export class BoundedCache<K, V> {
 		this.entries.set(key, { value, expiresAt });
 	}
 
-	/** The cached value, or else `load()`'s, kept for `ttlMs`: negative answers too, so a miss costs one load a TTL. */
+	/** Stores a value loaded since `generation` was read, unless the cache was invalidated in the meantime. */
+	setIfCurrent(key: K, value: V, expiresAt: number, generation: number): boolean {
+		if (generation !== this.currentGeneration) return false;
+		this.set(key, value, expiresAt);
+		return true;
+	}
+
+	/**
+	 * The cached value, or else `load()`'s, kept for `ttlMs`: negative answers too, so a miss costs one load a TTL.
+	 * A load overtaken by an invalidation is returned to its caller but not kept.
+	 */
 	async getOrLoad(key: K, ttlMs: number, load: () => Promise<V>): Promise<V> {
 		const hit = this.get(key);
 		if (hit !== undefined) return hit;
 
+		const generation = this.currentGeneration;
 		const value = await load();
-		this.set(key, value, this.now() + ttlMs);
+		this.setIfCurrent(key, value, this.now() + ttlMs, generation);
 		return value;
 	}
 
 	delete(key: K): void {
 		this.entries.delete(key);
+		// Any load in flight may have read the row this key stood for: none of them may store its answer.
+		this.currentGeneration++;
 	}
 
 	clear(): void {
 		this.entries.clear();
+		this.currentGeneration++;
 	}
 }

@@ -4,7 +4,7 @@
 
 /**
  * Returns a function that resolves the JWKS URI, fetching the discovery document on first use and again after a
- * failure; how often a failed one is retried is the key resolver's cooldown, which gates every fetch attempt.
+ * failure; how often a failed one is retried is the key resolver's rate limit, which gates every fetch attempt.
  * The document's `issuer` must equal the configured one exactly, as OpenID Connect Discovery requires; anything
  * else would let a misconfigured server vouch for another.
  */

@@ -2,14 +2,15 @@
  * Signing-key lookup against the issuer's JWKS; the only importer of jwks-rsa.
  *
  * jwks-rsa fetches the key set and turns each JWK into a public key; this module owns the policy around it:
- * every key of a fetched set is kept (one fetch serves a whole rotation), concurrent lookups share one fetch,
- * unknown `kid`s can trigger a fetch at most once per cooldown, a fetch is abandoned after a timeout, and known
- * keys keep working while the issuer is unreachable.
+ * every key of a fetched set is kept (one fetch serves a whole rotation), an unknown `kid` is fetched on first
+ * sight, concurrent lookups share one fetch, all fetches together stay within a rate limit (the guide's 10 a
+ * minute), a fetch is abandoned after a timeout, and known keys keep working while the issuer is unreachable.
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { JwksClient } from 'jwks-rsa';
+import { printable } from './printable.js';
 import { TokenRejectedError } from './token-rejected-error.js';
 
 export interface SigningKey {
@@ -19,7 +20,7 @@ export interface SigningKey {
 }
 
 export interface KeyResolver {
-	/** The key for `kid`, fetching the JWKS when it is unknown (and the cooldown allows). */
+	/** The key for `kid`, fetching the JWKS when it is unknown (and the rate limit allows). */
 	getKey(kid: string | undefined): Promise<SigningKey>;
 	/** How many times the JWKS has been fetched (successfully or not). */
 	readonly fetchCount: number;
@@ -28,23 +29,33 @@ export interface KeyResolver {
 export interface KeyResolverOptions {
 	/** The JWKS address, or a function that finds it (OpenID discovery). */
 	jwksUri: string | (() => Promise<string>);
+	/** How long a fetch may take before it is abandoned, in milliseconds. */
 	timeoutMs: number;
-	/** Minimum time between two fetches caused by unknown `kid`s. */
-	cooldownMs: number;
+	/** At most this many JWKS fetches in any 60 seconds, whatever caused them. Default 10 (jwks-rsa's). */
+	requestsPerMinute?: number;
 	/** Known keys are refreshed in the background once the set is this old. Default 10 minutes. */
 	maxAgeMs?: number;
+	/** The clock, in epoch milliseconds. Default `Date.now`. */
 	now?: () => number;
 }
 
-/** Creates a key resolver for one JWKS URI. */
+/** The rate limit's window. */
+const MINUTE_MS = 60_000;
+
+/** Creates a key resolver for one JWKS URI; throws at once when `requestsPerMinute` is not a positive integer. */
 export function createKeyResolver(options: KeyResolverOptions): KeyResolver {
-	const { jwksUri, timeoutMs, cooldownMs, maxAgeMs = 600_000, now = Date.now } = options;
+	const { jwksUri, timeoutMs, requestsPerMinute = 10, maxAgeMs = 600_000, now = Date.now } = options;
+
+	if (!Number.isSafeInteger(requestsPerMinute) || requestsPerMinute < 1) {
+		throw new TypeError(`requestsPerMinute must be a positive integer, got ${String(requestsPerMinute)}`);
+	}
+
 	let client: JwksClient | undefined;
 
 	const getClient = async (): Promise<JwksClient> => {
 		if (client) return client;
 
-		// jwks-rsa's own cache and rate limiter are per-kid and per-minute; the policy here is per key set.
+		// jwks-rsa's own cache and rate limiter are per-kid; the policy here is per key set.
 		const uri = typeof jwksUri === 'string' ? jwksUri : await jwksUri();
 		client = new JwksClient({
 			jwksUri: uri,
@@ -62,13 +73,27 @@ export function createKeyResolver(options: KeyResolverOptions): KeyResolver {
 
 	let keys = new Map<string | undefined, SigningKey>();
 	let fetchedAt = -Infinity;
-	let attemptedAt = -Infinity;
 	let inFlight: Promise<void> | undefined;
 	let fetchCount = 0;
+	/** Why the last finished fetch failed; `undefined` once one succeeds. */
+	let lastFailure: string | undefined;
+	/**
+	 * When each fetch of the last minute started, oldest first; never more than `requestsPerMinute` entries.
+	 * Why not rate-limiter-flexible or limiter (both installed): neither takes a clock, so the limit could not be
+	 * tested with frozen time, and a sliding window of at most 10 numbers is all an in-process counter needs. It
+	 * is stricter than jwks-rsa's fixed minute, which allows 20 fetches across a minute boundary.
+	 */
+	const recentFetches: number[] = [];
+
+	const underLimit = (): boolean => {
+		const at = now();
+		while (recentFetches.length > 0 && at - recentFetches[0]! >= MINUTE_MS) recentFetches.shift();
+		return recentFetches.length < requestsPerMinute;
+	};
 
 	const fetchKeys = (): Promise<void> => {
 		inFlight ??= (async () => {
-			attemptedAt = now();
+			recentFetches.push(now());
 			fetchCount++;
 
 			try {
@@ -84,6 +109,10 @@ export function createKeyResolver(options: KeyResolverOptions): KeyResolver {
 
 				keys = next;
 				fetchedAt = now();
+				lastFailure = undefined;
+			} catch (error) {
+				lastFailure = describe(error);
+				throw error;
 			} finally {
 				inFlight = undefined;
 			}
@@ -98,6 +127,9 @@ export function createKeyResolver(options: KeyResolverOptions): KeyResolver {
 		return keys.size === 1 ? keys.values().next().value : undefined;
 	};
 
+	const unavailable = (reason: string, detail = '') =>
+		new TokenRejectedError('jwks_unavailable', `the JWKS could not be fetched: ${printable(reason)}${detail}`);
+
 	return {
 		get fetchCount() {
 			return fetchCount;
@@ -107,23 +139,35 @@ export function createKeyResolver(options: KeyResolverOptions): KeyResolver {
 			const known = lookup(kid);
 
 			if (known) {
-				// Stale but known: answer now, refresh behind the request; an outage keeps the last good set.
-				if (now() - fetchedAt > maxAgeMs && !inFlight && now() - attemptedAt > cooldownMs) {
+				// Stale but known: answer now, refresh behind the request; an outage keeps the last good set. After a
+				// failure, retries are spaced over the minute rather than spending the whole limit in one burst.
+				const spacing = lastFailure === undefined ? 0 : MINUTE_MS / requestsPerMinute;
+				const lastStart = recentFetches.at(-1) ?? -Infinity;
+
+				if (now() - fetchedAt > maxAgeMs && !inFlight && now() - lastStart >= spacing && underLimit()) {
 					fetchKeys().catch(() => undefined);
 				}
 
 				return known;
 			}
 
-			if (!inFlight && now() - attemptedAt < cooldownMs) {
-				// Why: without a cooldown, a flood of random `kid`s would turn every request into a JWKS fetch.
-				throw new TokenRejectedError('unknown_kid', "the token's kid is not in the JWKS (refetch cooling down)");
+			// An unknown kid is fetched on first sight, even right after another fetch: a rotated key must work at
+			// once. Concurrent lookups join the fetch under way; only a new fetch counts against the limit.
+			if (!inFlight && !underLimit()) {
+				// Why a limit: a flood of random `kid`s would otherwise turn every request into a JWKS fetch. The last
+				// fetch's outcome decides the reason: during an outage the refusal is the issuer's, not the token's.
+				const limit = ` (the last attempt; ${requestsPerMinute} fetches in the last minute, the most allowed)`;
+				if (lastFailure !== undefined) throw unavailable(lastFailure, limit);
+				throw new TokenRejectedError(
+					'unknown_kid',
+					`the token's kid is not in the JWKS (not refetched: ${requestsPerMinute} fetches in the last minute, the most allowed)`,
+				);
 			}
 
 			try {
 				await fetchKeys();
 			} catch (error) {
-				throw new TokenRejectedError('jwks_unavailable', `the JWKS could not be fetched: ${describe(error)}`);
+				throw unavailable(describe(error));
 			}
 
 			const fetched = lookup(kid);

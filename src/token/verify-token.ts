@@ -4,6 +4,7 @@
 import jwt from 'jsonwebtoken';
 import type { UnverifiedJwt } from './decode-jwt.js';
 import type { KeyResolver } from './jwks.js';
+import { printable } from './printable.js';
 import { TokenRejectedError, type RejectionCode } from './token-rejected-error.js';
 
 /** Asymmetric JWS algorithms jsonwebtoken can verify with a public key. `none` and HMAC are never allowed. */
@@ -63,8 +64,9 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
 		// Checked before any key lookup, so `alg: none` or HS256 never even costs a JWKS fetch.
 		if (typeof header.alg !== 'string' || !(algorithms as readonly string[]).includes(header.alg)) {
 			// Why not JSON.stringify for any alg: the header is unverified, and an alg nested thousands deep would make
-			// it throw a RangeError, which the filter takes for a host fault (503) instead of a refusal (401).
-			const alg = typeof header.alg === 'string' ? JSON.stringify(header.alg) : `of type ${typeOf(header.alg)}`;
+			// it throw a RangeError, which the filter takes for a host fault (503) instead of a refusal (401). Why
+			// `printable`: the alg's length is the sender's choice, and the log line must stay bounded.
+			const alg = typeof header.alg === 'string' ? printable(header.alg) : `of type ${typeOf(header.alg)}`;
 			throw new TokenRejectedError('algorithm_not_allowed', `alg ${alg} is not allowed`);
 		}
 

@@ -53,7 +53,7 @@ function filterFor(env: Record<string, unknown> = {}, boundUsers?: BoundUsers): 
 	});
 	const verify = createTokenVerifier({
 		...config,
-		keys: createKeyResolver({ jwksUri: `${issuer.url}/.well-known/jwks.json`, timeoutMs: 1000, cooldownMs: 0 }),
+		keys: createKeyResolver({ jwksUri: `${issuer.url}/.well-known/jwks.json`, timeoutMs: 1000 }),
 	});
 	const countingVerify: TokenVerifier = (token, decoded) => {
 		verifyCalls++;
@@ -69,6 +69,7 @@ function filterFor(env: Record<string, unknown> = {}, boundUsers?: BoundUsers): 
 			ensure: async (request) => {
 				ensured.push(request);
 				await ensureImpl(request);
+				return serviceUserId(request.clientId);
 			},
 			forget: () => undefined,
 			clear: () => undefined,

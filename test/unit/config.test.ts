@@ -32,6 +32,7 @@ describe('parseConfig', () => {
 			clientClaim: 'sub',
 			scopeClaim: 'scope',
 			recognize: PRESETS.auth0.recognize,
+			tokenType: undefined,
 			discovery: false,
 			jwksUri: 'https://tenant.eu.auth0.com/.well-known/jwks.json',
 			clients: [],
@@ -40,9 +41,14 @@ describe('parseConfig', () => {
 			clockTolerance: DEFAULTS.BCC_AUTH_CLOCK_TOLERANCE,
 			userProvider: 'auto',
 			jwksTimeoutMs: DEFAULTS.BCC_AUTH_JWKS_TIMEOUT,
-			jwksCooldownMs: DEFAULTS.BCC_AUTH_JWKS_COOLDOWN,
+			jwksRequestsPerMinute: DEFAULTS.BCC_AUTH_JWKS_REQUESTS_PER_MINUTE,
+			deprecations: [],
 			tokenCacheMax: DEFAULTS.BCC_AUTH_TOKEN_CACHE_MAX,
 			stateTtlMs: DEFAULTS.BCC_AUTH_STATE_TTL * 1000,
+			dpop: 'allowed',
+			dpopAlgorithms: ['ES256', 'EdDSA', 'PS256', 'RS256'],
+			dpopIatWindow: DEFAULTS.BCC_AUTH_DPOP_IAT_WINDOW,
+			publicUrl: undefined,
 		});
 		expect(Object.isFrozen(config)).toBe(true);
 	});
@@ -116,6 +122,15 @@ describe('parseConfig', () => {
 		[{ BCC_AUTH_CLIENTS: 'a=x@y.z,a=w@y.z' }, /^BCC_AUTH_CLIENTS lists client "a" twice/],
 		[{ BCC_AUTH_GRANT_CLAIM: 'gty' }, /^BCC_AUTH_GRANT_CLAIM and BCC_AUTH_GRANT_VALUE must be set together/],
 		[{ BCC_AUTH_CLIENT_CLAIM: 'a b' }, /^BCC_AUTH_CLIENT_CLAIM must be a claim name/],
+		[{ BCC_AUTH_TOKEN_TYPE: 'JWT' }, /^BCC_AUTH_TOKEN_TYPE must be at\+jwt \(or application\/at\+jwt\), got "JWT"/],
+		[{ BCC_AUTH_TOKEN_TYPE: 'dpop+jwt' }, /^BCC_AUTH_TOKEN_TYPE must be at\+jwt/],
+		[{ BCC_AUTH_TOKEN_TYPE: ['at+jwt', 'JWT'] }, /^BCC_AUTH_TOKEN_TYPE must be a single value/],
+		[{ BCC_AUTH_TOKEN_TYPE: true }, /^BCC_AUTH_TOKEN_TYPE must be at\+jwt/],
+		[{ BCC_AUTH_DPOP: 'always' }, /^BCC_AUTH_DPOP must be one of allowed, required, got "always"/],
+		[{ BCC_AUTH_DPOP_ALGORITHMS: 'ES256,HS256' }, /^BCC_AUTH_DPOP_ALGORITHMS accepts only asymmetric algorithms.*"HS256"/],
+		[{ BCC_AUTH_DPOP_ALGORITHMS: 'none' }, /^BCC_AUTH_DPOP_ALGORITHMS accepts only asymmetric algorithms/],
+		[{ BCC_AUTH_DPOP_IAT_WINDOW: 0 }, /^BCC_AUTH_DPOP_IAT_WINDOW must be a number above 0, up to 300/],
+		[{ BCC_AUTH_DPOP_IAT_WINDOW: 3600 }, /^BCC_AUTH_DPOP_IAT_WINDOW must be a number above 0, up to 300/],
 	])('refuses %j', (override, message) => {
 		const problems = problemsOf({ ...required, ...override });
 		expect(problems).toHaveLength(1);
@@ -126,6 +141,28 @@ describe('parseConfig', () => {
 		expect(() => parseConfig({ BCC_AUTH_ISSUER: 'x' })).toThrow(
 			/directus-extension-auth-client-credentials is not configured:\n- BCC_AUTH_ISSUER must be an absolute/,
 		);
+	});
+});
+
+describe('DPoP', () => {
+	test('required mode, algorithms as Directus casts them, and an absolute PUBLIC_URL', () => {
+		const config = parseConfig({
+			...required,
+			BCC_AUTH_DPOP: 'Required',
+			BCC_AUTH_DPOP_ALGORITHMS: ['ES256', 'Ed25519'],
+			BCC_AUTH_DPOP_IAT_WINDOW: '30',
+			PUBLIC_URL: 'https://cms.example.com/directus/',
+		});
+		expect(config).toMatchObject({
+			dpop: 'required',
+			dpopAlgorithms: ['ES256', 'Ed25519'],
+			dpopIatWindow: 30,
+			publicUrl: 'https://cms.example.com/directus/',
+		});
+	});
+
+	test.each(['/', '', 'cms.example.com', 'ftp://cms.example.com'])('PUBLIC_URL %j is not a base for htu', (url) => {
+		expect(parseConfig({ ...required, PUBLIC_URL: url }).publicUrl).toBeUndefined();
 	});
 });
 
@@ -140,6 +177,7 @@ describe('presets, claims and client bindings', () => {
 		['entra', 'azp', 'roles'],
 		['keycloak', 'azp', 'scope'],
 		['cognito', 'client_id', 'scope'],
+		['rfc9068', 'client_id', 'scope'],
 	] as const)('preset %s reads the client from %s and scopes from %s', (preset, clientClaim, scopeClaim) => {
 		const config = parseConfig({ ...required, BCC_AUTH_PRESET: preset });
 		expect(config).toMatchObject({ preset, clientClaim, scopeClaim, recognize: PRESETS[preset].recognize });
@@ -155,8 +193,8 @@ describe('presets, claims and client bindings', () => {
 			BCC_AUTH_GRANT_VALUE: 'client_credentials',
 		});
 		expect(config).toMatchObject({ clientClaim: 'client_id', scopeClaim: 'realm_access.roles' });
-		expect(config.recognize({ grant: 'client_credentials' }, 'client_id')).toBe(true);
-		expect(config.recognize({ preferred_username: 'service-account-x', azp: 'x' }, 'client_id')).toBe(false);
+		expect(config.recognize({ grant: 'client_credentials' }, 'client_id', {})).toBe(true);
+		expect(config.recognize({ preferred_username: 'service-account-x', azp: 'x' }, 'client_id', {})).toBe(false);
 	});
 
 	test('Cognito without an audience needs the client allow-list, which then becomes mandatory', () => {
@@ -173,6 +211,27 @@ describe('presets, claims and client bindings', () => {
 		// No other preset may drop the audience.
 		expect(problemsOf(withoutAudience)).toEqual(['BCC_AUTH_AUDIENCE is required']);
 	});
+
+	test('without an audience check, bound clients need a mapped scope, so BCC_AUTH_SCOPE_ROLES is required', () => {
+		const cognito = { BCC_AUTH_ISSUER: required.BCC_AUTH_ISSUER, BCC_AUTH_PRESET: 'cognito' };
+		expect(problemsOf({ ...cognito, BCC_AUTH_CLIENTS: 'abc=ops@example.com' })).toEqual([
+			expect.stringMatching(/^BCC_AUTH_SCOPE_ROLES is required without BCC_AUTH_AUDIENCE/),
+		]);
+		expect(
+			parseConfig({ ...cognito, BCC_AUTH_CLIENTS: 'abc=ops@example.com', BCC_AUTH_SCOPE_ROLES: 'api/read=R' }),
+		).toMatchObject({ audiences: [], clientsOnly: true, scopeRoles: [{ scope: 'api/read', role: 'R' }] });
+		// With an audience, a client list made only of bindings still needs no scope mapping.
+		expect(
+			parseConfig({ ...cognito, BCC_AUTH_AUDIENCE: 'https://api', BCC_AUTH_CLIENTS: 'abc=ops@example.com' }).scopeRoles,
+		).toEqual([]);
+	});
+
+	test.each(['at+jwt', 'AT+JWT', 'application/at+jwt', ' Application/At+Jwt '])(
+		'BCC_AUTH_TOKEN_TYPE=%j requires typ at+jwt of every recognised token',
+		(value) => {
+			expect(parseConfig({ ...required, BCC_AUTH_TOKEN_TYPE: value }).tokenType).toBe('at+jwt');
+		},
+	);
 
 	test('client bindings: pairs or json, emails and ids, several clients for one user', () => {
 		const config = parseConfig({
@@ -195,5 +254,40 @@ describe('presets, claims and client bindings', () => {
 			discovery: true,
 			jwksUri: undefined,
 		});
+	});
+});
+
+describe('JWKS fetch rate', () => {
+	test.each<[string, Record<string, unknown>, number, RegExp | undefined]>([
+		['default', {}, 10, undefined],
+		['set', { BCC_AUTH_JWKS_REQUESTS_PER_MINUTE: '30' }, 30, undefined],
+		['deprecated cooldown of 30 s, as before an upgrade', { BCC_AUTH_JWKS_COOLDOWN: '30000' }, 2, /read as .*=2;/],
+		['deprecated cooldown of 1 s, as a number', { BCC_AUTH_JWKS_COOLDOWN: 1000 }, 60, /read as .*=60;/],
+		['deprecated cooldown of 0', { BCC_AUTH_JWKS_COOLDOWN: '0' }, 600, /read as .*=600;/],
+		['deprecated cooldown of an hour', { BCC_AUTH_JWKS_COOLDOWN: '3600000' }, 1, /read as .*=1;/],
+		[
+			'both: the new variable wins',
+			{ BCC_AUTH_JWKS_COOLDOWN: '30000', BCC_AUTH_JWKS_REQUESTS_PER_MINUTE: 20 },
+			20,
+			/deprecated and ignored/,
+		],
+	])('%s', (_, override, requestsPerMinute, deprecation) => {
+		const config = parseConfig({ ...required, ...override });
+		expect(config.jwksRequestsPerMinute).toBe(requestsPerMinute);
+		if (deprecation) expect(config.deprecations).toEqual([expect.stringMatching(deprecation)]);
+		else expect(config.deprecations).toEqual([]);
+	});
+
+	const outOfRange = /^BCC_AUTH_JWKS_REQUESTS_PER_MINUTE must be an integer from 1 to 600/;
+
+	test.each<[Record<string, unknown>, RegExp]>([
+		[{ BCC_AUTH_JWKS_REQUESTS_PER_MINUTE: '0' }, outOfRange],
+		[{ BCC_AUTH_JWKS_REQUESTS_PER_MINUTE: 2.5 }, outOfRange],
+		[{ BCC_AUTH_JWKS_REQUESTS_PER_MINUTE: '601' }, outOfRange],
+		[{ BCC_AUTH_JWKS_COOLDOWN: 'soon' }, /^BCC_AUTH_JWKS_COOLDOWN must be a number from 0 to 3600000/],
+	])('refuses %j', (override, message) => {
+		const problems = problemsOf({ ...required, ...override });
+		expect(problems).toHaveLength(1);
+		expect(problems[0]).toMatch(message);
 	});
 });

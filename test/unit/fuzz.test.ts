@@ -60,7 +60,7 @@ beforeAll(async () => {
 	const keys = createKeyResolver({
 		jwksUri: `${issuer.url}/.well-known/jwks.json`,
 		timeoutMs: config.jwksTimeoutMs,
-		cooldownMs: config.jwksCooldownMs,
+		requestsPerMinute: config.jwksRequestsPerMinute,
 	});
 
 	// Stubs that always succeed: any refusal below comes from the token path, and a 503 can only be a bug.
@@ -68,6 +68,7 @@ beforeAll(async () => {
 	const serviceUsers: ServiceUsers = {
 		async ensure(request) {
 			ensured.push(request);
+			return 'fuzz-user';
 		},
 		forget() {},
 		clear() {},

@@ -28,3 +28,27 @@ test('re-setting a key refreshes its place', () => {
 	cache.set('c', 4, Infinity);
 	expect([cache.get('a'), cache.get('b'), cache.get('c')]).toEqual([3, undefined, 4]);
 });
+
+test('a load overtaken by a clear is returned but not stored: no stale refill', async () => {
+	const cache = new BoundedCache<string, string>(10);
+	let release!: (value: string) => void;
+	const slow = cache.getOrLoad('user', 60_000, () => new Promise<string>((resolve) => (release = resolve)));
+
+	cache.clear(); // the admin's change lands while the read is in flight
+	release('active');
+
+	await expect(slow).resolves.toBe('active');
+	expect(cache.get('user')).toBeUndefined();
+	await expect(cache.getOrLoad('user', 60_000, async () => 'suspended')).resolves.toBe('suspended');
+	expect(cache.get('user')).toBe('suspended');
+});
+
+test('a delete of any key also invalidates loads in flight; setIfCurrent refuses an old generation', () => {
+	const cache = new BoundedCache<string, number>(10);
+	const generation = cache.generation;
+	cache.delete('other');
+	expect(cache.setIfCurrent('a', 1, Infinity, generation)).toBe(false);
+	expect(cache.get('a')).toBeUndefined();
+	expect(cache.setIfCurrent('a', 2, Infinity, cache.generation)).toBe(true);
+	expect(cache.get('a')).toBe(2);
+});

@@ -7,6 +7,7 @@ import { makeKey, signJws, startLocalIssuer } from '../../../dev/local-issuer.mj
 import type { Algorithm } from '../../../src/config.js';
 import { decodeUnverified } from '../../../src/token/decode-jwt.js';
 import { createKeyResolver } from '../../../src/token/jwks.js';
+import { PRINTABLE_MAX_LENGTH } from '../../../src/token/printable.js';
 import { TokenRejectedError } from '../../../src/token/token-rejected-error.js';
 import { createTokenVerifier, type TokenVerifier } from '../../../src/token/verify-token.js';
 
@@ -31,7 +32,7 @@ function verifierFor(i: Issuer, algorithms: Algorithm[]): TokenVerifier {
 		audiences: ['https://first.test', i.audience],
 		algorithms,
 		clockTolerance: 5,
-		keys: createKeyResolver({ jwksUri: `${i.url}/.well-known/jwks.json`, timeoutMs: 2000, cooldownMs: 0 }),
+		keys: createKeyResolver({ jwksUri: `${i.url}/.well-known/jwks.json`, timeoutMs: 2000 }),
 	});
 }
 
@@ -105,6 +106,14 @@ describe('refused', () => {
 		expect(await rejectionCode(issuer.mint({}, { key: ec }), verifierFor(issuer, ['RS256']))).toBe(
 			'algorithm_not_allowed',
 		);
+	});
+
+	test('a 10 KB alg is refused with a message of bounded length', async () => {
+		const alg = 'A'.repeat(10_240);
+		const error = await check(resignHeader({ alg, kid: 'rsa-key' })).catch((e: unknown) => e);
+		expect(error).toMatchObject({ code: 'algorithm_not_allowed' });
+		// The message becomes the refusal's log line: the alg shows cut to the bound, whatever its length.
+		expect((error as Error).message).toBe(`alg "${'A'.repeat(PRINTABLE_MAX_LENGTH)}…" is not allowed`);
 	});
 
 	test('a JWKS that cannot be reached', async () => {
