@@ -3,8 +3,11 @@
  * `@directus/memory` Kv (the lead wires the Redis one in `index.ts`).
  */
 import { hash } from 'node:crypto';
+import { createKv } from '@directus/memory';
+import { Redis, type RedisOptions } from 'ioredis';
 import type { ReplayStore } from '../token/dpop.js';
 import { BoundedCache } from './bounded-cache.js';
+import { redisConfigured, redisConnection } from './redis-config.js';
 
 export type { ReplayStore };
 
@@ -58,4 +61,39 @@ export function createSharedReplayStore(kv: ReplayKv): ReplayStore {
 /** A fixed-length key, so the stores' memory does not grow with the length of the clients' `jti`s. */
 function keyDigest(key: string): string {
 	return `dpop-jti:${hash('sha256', key, 'base64url')}`;
+}
+
+export interface RedisReplayStoreOptions {
+	/** Directus's env: Redis is used exactly when Directus uses it (see `redis-config.ts`). */
+	env: Record<string, unknown>;
+	/** How long a claim is kept: `replayRetentionMs(iatWindow, clockTolerance)`. */
+	retentionMs: number;
+	/** The Redis key prefix; default `bcc-auth:dpop` (Directus's own keys use `directus:`). */
+	namespace?: string;
+}
+
+/**
+ * The shared store in Directus's Redis, or `undefined` when Directus runs without Redis. Fails closed: while Redis
+ * is unreachable a claim rejects (the request gets 503), since an unchecked proof could be a replay.
+ */
+export function createRedisReplayStore(
+	options: RedisReplayStoreOptions,
+): (ReplayStore & { close(): Promise<void> }) | undefined {
+	const { env, retentionMs, namespace = 'bcc-auth:dpop' } = options;
+	if (!redisConfigured(env)) return undefined;
+
+	// Why these options: connect on the first DPoP proof, not for every deployment; a command issued while Redis is
+	// down fails after one retry instead of queueing for ~10 s (ioredis's default of 20 retries per request).
+	const ours: RedisOptions = {
+		lazyConnect: true,
+		maxRetriesPerRequest: 1,
+		retryStrategy: (attempt) => Math.min(attempt * 250, 2000),
+	};
+	const connection = redisConnection(env);
+	const redis = typeof connection === 'string' ? new Redis(connection, ours) : new Redis({ ...connection, ...ours });
+	// Failures reach the request as a rejected claim; without a listener ioredis would report each one as unhandled.
+	redis.on('error', () => undefined);
+
+	const store = createSharedReplayStore(createKv({ type: 'redis', redis, namespace, ttl: retentionMs }));
+	return { claim: store.claim, close: async () => void redis.disconnect() };
 }

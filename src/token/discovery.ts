@@ -1,6 +1,7 @@
 /**
  * OpenID discovery: the JWKS URI from `<issuer>/.well-known/openid-configuration`, fetched once and kept.
  */
+import { printable } from './printable.js';
 
 /**
  * Returns a function that resolves the JWKS URI, fetching the discovery document on first use and again after a
@@ -24,7 +25,7 @@ export function createJwksUriDiscovery(options: {
 		const document = (await response.json()) as { issuer?: unknown; jwks_uri?: unknown };
 
 		if (document.issuer !== issuer) {
-			throw new Error(`${address} names issuer ${JSON.stringify(document.issuer)}, not ${JSON.stringify(issuer)}`);
+			throw new Error(`${address} names issuer ${printable(document.issuer)}, not ${JSON.stringify(issuer)}`);
 		}
 
 		if (typeof document.jwks_uri !== 'string' || !/^https?:\/\//.test(document.jwks_uri)) {

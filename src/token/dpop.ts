@@ -2,7 +2,18 @@
  * DPoP proof verification (RFC 9449 §4.3 and §7.1): the proof a client sends beside a sender-constrained token.
  * Pure of Directus; the only importer of `jose`. The replay store is injected.
  */
-import { calculateJwkThumbprint, decodeProtectedHeader, EmbeddedJWK, errors, jwtVerify, type JWK } from 'jose';
+import {
+	calculateJwkThumbprint,
+	decodeProtectedHeader,
+	EmbeddedJWK,
+	errors,
+	jwtVerify,
+	type CryptoKey,
+	type FlattenedJWSInput,
+	type GetKeyFunction,
+	type JWK,
+	type JWSHeaderParameters,
+} from 'jose';
 import { TokenRejectedError } from './token-rejected-error.js';
 
 /** Asymmetric JWS algorithms a proof may use. `none` and HMAC never: the proof's key is public by design. */
@@ -60,6 +71,9 @@ export type DpopVerifier = (request: DpopRequest) => Promise<void>;
 const MAX_PROOF_LENGTH = 8192;
 /** Longest `jti` kept: the store holds a hash, but a megabyte of `jti` would still be hashed on every request. */
 const MAX_JTI_LENGTH = 256;
+/** Proof keys remembered, imported, with their thumbprints: more than the clients one instance serves at once. */
+const KNOWN_KEYS_MAX = 1000;
+
 /** JWK members that only a private or symmetric key has (RFC 7517 §9.3, RFC 7518 §6). */
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'] as const;
 
@@ -70,6 +84,7 @@ const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'] as const;
 export function createDpopVerifier(options: DpopVerifierOptions): DpopVerifier {
 	const { algorithms, iatWindow, clockTolerance, replay, now = Date.now } = options;
 	const window = iatWindow + clockTolerance;
+	const knownKeys = new KnownKeys();
 
 	return async ({ proofs, method, url, accessTokenHash, jkt }) => {
 		if (proofs.length === 0) throw reject('dpop_proof_missing', 'the request carries no DPoP proof');
@@ -108,9 +123,13 @@ export function createDpopVerifier(options: DpopVerifierOptions): DpopVerifier {
 			throw reject('dpop_jwk_invalid', 'the DPoP proof carries a private or symmetric key');
 		}
 
-		let thumbprint;
+		const keyId = keyIdOf(header.alg, jwk);
+		if (keyId === undefined) throw reject('dpop_jwk_invalid', 'the DPoP proof carries a jwk that is not plain JSON');
+		const known = knownKeys.get(keyId);
+
+		let thumbprint = known?.thumbprint;
 		try {
-			thumbprint = await calculateJwkThumbprint(jwk, 'sha256');
+			thumbprint ??= await calculateJwkThumbprint(jwk, 'sha256');
 		} catch {
 			throw reject('dpop_jwk_invalid', 'the DPoP proof carries a jwk without the members of its key type');
 		}
@@ -121,7 +140,16 @@ export function createDpopVerifier(options: DpopVerifierOptions): DpopVerifier {
 
 		let payload;
 		try {
-			({ payload } = await jwtVerify(proof, EmbeddedJWK, {
+			// Why a cache: importing the JWK costs more than verifying the signature, and a client signs every proof
+			// with the same key. Keyed by the jwk's exact text and alg, filled only by jose's own import.
+			const key: CryptoKey | GetKeyFunction<JWSHeaderParameters, FlattenedJWSInput> =
+				known?.key ??
+				(async (protectedHeader, token) => {
+					const imported = await EmbeddedJWK(protectedHeader, token);
+					knownKeys.set(keyId, { thumbprint, key: imported });
+					return imported;
+				});
+			({ payload } = await jwtVerify(proof, key, {
 				typ: 'dpop+jwt',
 				algorithms: [...algorithms],
 				clockTolerance,
@@ -190,6 +218,30 @@ export function normalizeHtu(value: string): string | undefined {
 	});
 
 	return `${url.protocol}//${url.host}${path}`;
+}
+
+/** Imported proof keys by alg and exact JWK text, bounded: the oldest goes first. */
+class KnownKeys {
+	private readonly entries = new Map<string, { thumbprint: string; key: CryptoKey }>();
+
+	get(id: string) {
+		return this.entries.get(id);
+	}
+
+	set(id: string, entry: { thumbprint: string; key: CryptoKey }): void {
+		if (this.entries.size >= KNOWN_KEYS_MAX) this.entries.delete(this.entries.keys().next().value!);
+		this.entries.set(id, entry);
+	}
+}
+
+/** The cache key of a proof key: its alg and exact JSON; `undefined` for a jwk JSON.stringify cannot print. */
+function keyIdOf(alg: string, jwk: JWK): string | undefined {
+	try {
+		// Why the try: the header is unverified, and a jwk nested thousands deep makes JSON.stringify throw.
+		return `${alg}.${JSON.stringify(jwk)}`;
+	} catch {
+		return undefined;
+	}
 }
 
 function reject(code: ConstructorParameters<typeof TokenRejectedError>[0], message: string): TokenRejectedError {

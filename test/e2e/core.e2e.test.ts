@@ -112,11 +112,10 @@ describe.each(versionDatabasePairs(directusVersions()))('Directus %s on %s', (ve
 		expect(me.json.data.id).toBe(userIdOf('row-check@clients'));
 	});
 
-	test("the role follows the mapping, and a child role gets its parent's policies", async () => {
+	test("a token for another role acts as the client's user for that role; a child role gets its parent's policies", async () => {
 		const sub = 'promoted@clients';
-		expect((await directus.request('/items/articles', { token: issuer.mint({ sub, scope: 'svc#read' }) })).status).toBe(
-			200,
-		);
+		const reader = issuer.mint({ sub, scope: 'svc#read' });
+		expect((await directus.request('/items/articles', { token: reader })).status).toBe(200);
 		expect((await readUser(sub)).role).toBe(seeded.roles.readers);
 
 		const writer = issuer.mint({ sub, scope: 'svc#read svc#write', iat: Math.floor(Date.now() / 1000) + 1 });
@@ -126,7 +125,23 @@ describe.each(versionDatabasePairs(directusVersions()))('Directus %s on %s', (ve
 			body: { title: 'By a machine' },
 		});
 		expect(created.status).toBe(200);
-		expect((await readUser(sub)).role).toBe(seeded.roles.writers);
+
+		// The first user keeps its role; the writer's token acts as the client's user for the writers' role.
+		expect((await readUser(sub)).role).toBe(seeded.roles.readers);
+		const writerUser = await directus.admin(`/users/${v5(seeded.roles.writers, userIdOf(sub))}?fields=role,title`);
+		expect(writerUser).toEqual({ role: seeded.roles.writers, title: sub });
+
+		// Alternating the two tokens changes no user: each is enforced with its own role.
+		for (let i = 0; i < 3; i++) {
+			expect(
+				(await directus.request('/items/articles', { token: reader, method: 'POST', body: { title: 'x' } })).status,
+			).toBe(403);
+			expect((await directus.request('/items/articles?limit=1', { token: writer })).status).toBe(200);
+		}
+		const users = await directus.admin(`/users?filter[title][_eq]=${encodeURIComponent(sub)}&fields=role&sort=role`);
+		expect(users.map((user: { role: string }) => user.role).sort()).toEqual(
+			[seeded.roles.readers, seeded.roles.writers].sort(),
+		);
 
 		// Reading comes only from the parent role's policy.
 		const read = await directus.request(`/items/articles/${created.json.data.id}`, { token: writer });
