@@ -135,10 +135,11 @@ describe.each(directusVersions())('Directus %s: Redis killed under two instances
 		// Wave 1 arrives the moment Redis is gone.
 		const first = await round(waves[0]!);
 
-		// B loads the client's state (fresh, or still within its TTL), then the client is suspended while Redis is
-		// down: through A's admin API when A can take it, else in the database, as an operator's script would.
-		// Either way nothing but B's own TTL can tell B.
-		const beforeSuspension = await probe(b, revoked);
+		// B loads the client's state (its extension answers before Directus reaches for Redis; the request itself
+		// may then hang), then the client is suspended while Redis is down: through A's admin API when A can take
+		// it, else in the database, as an operator's script would. Nothing but B's own TTL can tell B.
+		const beforeSuspension = probe(b, revoked);
+		await sleep(500);
 		const suspendedAt = Date.now();
 		const patch = await probe(a, a.adminToken, {
 			method: 'PATCH',
@@ -150,14 +151,20 @@ describe.each(directusVersions())('Directus %s: Redis killed under two instances
 			await suspendInDatabase(cluster, revokedId);
 			suspendedThrough += ', then SQL';
 		}
+		const onA = await probe(a, revoked);
 
+		// Requests B lets through may hang on Directus's Redis retries: B is asked every 250 ms without waiting for
+		// the previous answer, and the first 401 counts.
 		let revokedOnB: number | undefined;
-		while (Date.now() - suspendedAt < STATE_TTL_MS + TTL_SLACK_MS) {
-			if ((await probe(b, revoked)).answer === 401) {
-				revokedOnB = Date.now() - suspendedAt;
-				break;
-			}
-			await sleep(100);
+		const polls: Promise<Probed>[] = [];
+		while (revokedOnB === undefined && Date.now() - suspendedAt < STATE_TTL_MS + TTL_SLACK_MS) {
+			polls.push(
+				probe(b, revoked).then((probed) => {
+					if (probed.answer === 401) revokedOnB ??= Date.now() - suspendedAt;
+					return probed;
+				}),
+			);
+			await sleep(250);
 		}
 
 		// Wave 2 arrives well into the outage, once every retry of Redis's clients has given up.
@@ -202,7 +209,8 @@ describe.each(directusVersions())('Directus %s: Redis killed under two instances
 			}
 		}
 		figures.push(
-			`  suspension during the outage (${suspendedThrough}; B answered ${show(beforeSuspension)} just before) → 401 on B after ` +
+			`  suspension during the outage (${suspendedThrough}; A then answers ${show(onA)}; B answered ` +
+				`${show(await beforeSuspension)} just before) → 401 on B after ` +
 				`${revokedOnB === undefined ? `> ${STATE_TTL_MS + TTL_SLACK_MS}` : revokedOnB} ms`,
 			`  exits during the ${Math.round(outageMs / 1000)} s outage: ${exitsDuringOutage.length === 0 ? 'none' : exitsDuringOutage.join(', ')}`,
 			`  extension bus lines, down: A ${downLines.A.length}, B ${downLines.B.length}; back: A ${backLines.A.length}, B ${backLines.B.length}`,
@@ -218,7 +226,10 @@ describe.each(directusVersions())('Directus %s: Redis killed under two instances
 			else expect([row.seenDirectus.answer, 503]).toContain(row.seenExtension.answer);
 			expect([row.newDirectus.answer, 503]).toContain(row.newExtension.answer);
 		}
+		expect(onA.answer).toBe(401);
 		expect(revokedOnB, 'the suspension reached B within the TTL and slack').toBeDefined();
+		// B said nothing but "active" (or Directus's own failure) before it said 401.
+		for (const probed of await Promise.all(polls)) expect([200, 401, 500, 'timeout']).toContain(probed.answer);
 		expect(downLines.A).toHaveLength(1);
 		expect(downLines.B).toHaveLength(1);
 		expect(backLines.A).toHaveLength(1);

@@ -104,11 +104,18 @@ describe.each(directusVersions())('Directus %s: revocation across two instances 
 		expect((await a.request('/items/articles', { token })).status).toBe(401);
 		expect(await firstStatus(b, token, 401, suspendedAt)).toBeDefined();
 
-		// Why refused: a deleted service user would be re-created `active` by the client's next token.
-		const deletion = await a.request(`/users/${userId}`, { method: 'DELETE', token: a.adminToken });
-		expect(deletion.status).toBeGreaterThanOrEqual(400);
-		expect(deletion.status).toBeLessThan(500);
-		expect(JSON.stringify(deletion.json?.errors ?? deletion.text)).toMatch(/suspen/i);
+		// Why refused: a deleted service user would be re-created `active` by the client's next token. Refused on
+		// either instance, one by one or in a batch.
+		const deletions = [
+			await a.request(`/users/${userId}`, { method: 'DELETE', token: a.adminToken }),
+			await b.request(`/users/${userId}`, { method: 'DELETE', token: b.adminToken }),
+			await a.request('/users', { method: 'DELETE', token: a.adminToken, body: [userId] }),
+		];
+		for (const deletion of deletions) {
+			expect(deletion.status).toBeGreaterThanOrEqual(400);
+			expect(deletion.status).toBeLessThan(500);
+			expect(JSON.stringify(deletion.json?.errors ?? deletion.text)).toMatch(/suspen/i);
+		}
 
 		// The user is still there, still suspended, and neither the old token nor a newer one gets in anywhere.
 		expect((await a.admin(`/users/${userId}?fields=status`)).status).toBe('suspended');
@@ -223,15 +230,15 @@ describe.each(directusVersions())('Directus %s: revocation across two instances 
 				after: `after-${variant.index}`,
 				written: `written-${variant.index}`,
 			};
-			const carries = (title: string) => (entry: { message: Record<string, unknown> }) =>
-				variant.isCreated(entry.message) && JSON.stringify(entry.message).includes(`"${title}"`);
+			const carries = (title: string) => (message: Record<string, unknown>) =>
+				variant.isCreated(message) && JSON.stringify(message).includes(`"${title}"`);
 
 			const socket = await variant.connect(instance, token);
 
 			try {
 				// The subscription works: an article created by the admin through A reaches it.
 				await a.admin('/items/articles', 'POST', { title: titles.before });
-				await socket.next((message) => carries(titles.before)({ message }));
+				await socket.next(carries(titles.before));
 
 				const suspendedAt = Date.now();
 				await a.admin(`/users/${userIdOf(sub)}`, 'PATCH', { status: 'suspended' });
@@ -242,7 +249,7 @@ describe.each(directusVersions())('Directus %s: revocation across two instances 
 				if (!socket.closed) variant.write(socket, titles.written);
 				await sleep(1000);
 
-				const deliveredAfter = socket.received.filter(carries(titles.after));
+				const deliveredAfter = socket.received.filter((entry) => carries(titles.after)(entry.message));
 				const written: unknown[] = await a.admin(`/items/articles?filter[title][_eq]=${titles.written}`);
 				figures.push(
 					`  ${variant.label.padEnd(48)} cut off after ${cutOffAt === undefined ? `  >${BOUND_MS} ms` : fmt(cutOffAt - suspendedAt)}` +
@@ -259,6 +266,37 @@ describe.each(directusVersions())('Directus %s: revocation across two instances 
 			}
 		},
 	);
+
+	test('a GraphQL subscription on B is closed at its token exp, which Directus itself never does', async () => {
+		const { a, b, issuer } = cluster;
+		const graphql = variants.find((variant) => variant.label.startsWith('GraphQL'))!;
+		const token = issuer.mint({ sub: 'realtime-expiring@clients', scope: 'svc#read' }, { expiresIn: 4 });
+		const exp = (JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { exp: number }).exp;
+
+		const socket = await graphql.connect(b, token);
+
+		try {
+			await a.admin('/items/articles', 'POST', { title: 'before-expiry' });
+			await socket.next((message) => graphql.isCreated(message) && JSON.stringify(message).includes('before-expiry'));
+
+			const cutOffAt = await socket.cutOff(graphql.isCutOff, 0, exp * 1000 - Date.now() + BOUND_MS);
+			await a.admin('/items/articles', 'POST', { title: 'after-expiry' });
+			await sleep(1000);
+			const deliveredAfter = socket.received.filter((entry) => JSON.stringify(entry.message).includes('after-expiry'));
+
+			figures.push(
+				`  ${'GraphQL subscription on B, token expiring'.padEnd(48)} cut off ${cutOffAt === undefined ? 'never' : `${cutOffAt - exp * 1000} ms after exp`}` +
+					` (${socket.closed ? `closed ${socket.closed.code}` : 'open'}); create events after: ${deliveredAfter.length}`,
+			);
+
+			expect(cutOffAt, 'closed at exp').toBeDefined();
+			// Never before the token's own expiry (same clock: the issuer runs in this process).
+			expect(cutOffAt!).toBeGreaterThanOrEqual(exp * 1000);
+			expect(deliveredAfter).toEqual([]);
+		} finally {
+			socket.close();
+		}
+	});
 
 	test('one client alternating a reader token and a writer token: no user write, each token enforced with its own role', async () => {
 		const { a, b, issuer } = cluster;
