@@ -20,6 +20,8 @@ import { exportJWK, generateKeyPair } from 'jose';
 import Provider, { errors } from 'oidc-provider';
 
 /**
+ * A client: its secret, the scopes of the resource it may be granted, and whether its tokens must be DPoP-bound
+ * (`dpop_bound_access_tokens`: a token request without a `DPoP` proof is then refused).
  * @typedef {{ secret: string, scopes: string[], dpopBound?: boolean }} RegisteredClient
  * @typedef {{ status: number, headers: Headers, body: Record<string, any> }} TokenResponse
  */
@@ -30,7 +32,9 @@ const ACCESS_TOKEN_TTL = 3600;
 /**
  * Starts the authorization server on 127.0.0.1 (`port` 0 or absent = any free one). `clients` are registered with
  * their secrets and the scopes of `resource` each may be granted; `scopes` are all the scopes `resource` defines.
- * Returns `{ issuer, tokenEndpoint, jwksUri, resource, getToken, requestToken, rotate, hits, stop }`.
+ * Returns `{ issuer, tokenEndpoint, jwksUri, discoveryUri, resource, getToken, requestToken, kids, rotate, hits,
+ * stop }`. A `dpopProof` given to `getToken`/`requestToken` is sent as the `DPoP` header: a proof for `POST` at
+ * `tokenEndpoint` (ES256 or EdDSA) makes the token DPoP-bound (`token_type` `DPoP`, `cnf.jkt`).
  * @param {{ port?: number, clients: Record<string, RegisteredClient>, resource: string, scopes: string[] }} options
  */
 export async function startAuthorizationServer(options) {
@@ -114,7 +118,8 @@ export async function startAuthorizationServer(options) {
 	const tokenEndpoint = `${issuer}/token`;
 
 	/**
-	 * Asks the token endpoint, the way any OAuth client does, and returns its answer whatever the status.
+	 * Asks the token endpoint, the way any OAuth client does, and returns its answer whatever the status. `resource`
+	 * defaults to the API's; `null` leaves it out (oidc-provider then issues an opaque token).
 	 * @param {{ clientId: string, clientSecret: string, scope?: string, resource?: string | null, dpopProof?: string }} request
 	 * @returns {Promise<TokenResponse>}
 	 */

@@ -2,7 +2,9 @@
  * The same read by the same role three ways, against one real Directus on SQLite:
  *   A  a bench-only hook hands out a fixed accountability: the ceiling, where authentication costs nothing;
  *   B  Directus's own static token of a user in that role;
- *   C  a client-credentials token through this extension.
+ *   C  a client-credentials token through this extension;
+ *   D  a DPoP-bound client-credentials token with a fresh proof per request (RFC 9449): the proof is verified and its
+ *      `jti` claimed on every request, cache hit or not. The proofs are signed before the measurement starts.
  * Measured with autocannon on 127.0.0.1, alternating A B C per round so drift hits every way alike, with the
  * query-counter endpoint read around every measurement and the local issuer's JWKS hits counted.
  */
@@ -15,6 +17,7 @@ import autocannon from 'autocannon';
 import { prepareDirectus, REPO_ROOT, startPrepared } from '../../dev/directus-instance.mjs';
 import { startLocalIssuer } from '../../dev/local-issuer.mjs';
 import { seedAccessModel, seededExtensionEnv } from '../../dev/seed.mjs';
+import { createDpopClient } from './dpop-proofs.mjs';
 
 const QUERY_COUNTER = join(REPO_ROOT, 'test/fixtures/query-counter');
 const FIXED_ACCOUNTABILITY = join(REPO_ROOT, 'test/fixtures/fixed-accountability');
@@ -22,12 +25,16 @@ const FIXED_ACCOUNTABILITY = join(REPO_ROOT, 'test/fixtures/fixed-accountability
 /** The read every way makes. */
 export const READ_PATH = '/items/articles?limit=1';
 
-/** The three ways, in the order each round runs them. */
+/** The four ways, in the order each round runs them. */
 export const WAYS = /** @type {const} */ ({
 	A: 'A fixed accountability (ceiling)',
 	B: 'B Directus static token',
 	C: 'C client-credentials token',
+	D: 'D DPoP-bound token, fresh proof',
 });
+
+/** Longest measurement D can run: its proofs, signed before it starts, must stay within the 60 s `iat` window. */
+const MAX_DPOP_DURATION = 50;
 
 /**
  * @typedef {keyof typeof WAYS} Way
@@ -56,8 +63,6 @@ export async function runHttp({ version, rounds, duration, connections, log, def
 
 	const env = {
 		...seededExtensionEnv(issuer),
-		// Only unknown-kid refetches wait for it; short so the mid-run rotation need not wait out the default 30 s.
-		BCC_AUTH_JWKS_COOLDOWN: '1000',
 		// Directus sheds load with 503 "Under pressure" when its event loop lags, which a load test makes it do: off,
 		// so every way is measured at full load rather than at whatever the limiter lets through.
 		PRESSURE_LIMITER_ENABLED: 'false',
@@ -75,6 +80,12 @@ export async function runHttp({ version, rounds, duration, connections, log, def
 	const seeded = await seedAccessModel(directus);
 	const role = seeded.roles.readers;
 	let clientToken = issuer.mint({ sub: 'bench-reader@clients', scope: 'svc#read' });
+	// The same client, its token bound to the bench's proof key: D acts as the same service user as C.
+	const dpop = await createDpopClient();
+	const mintBound = (options) =>
+		issuer.mint({ sub: 'bench-reader@clients', scope: 'svc#read', cnf: { jkt: dpop.jkt } }, options);
+	let boundToken = mintBound();
+	if (duration > MAX_DPOP_DURATION) throw new Error(`--duration must be at most ${MAX_DPOP_DURATION} s for way D`);
 	const serviceUser = await userOf(directus, { authorization: `Bearer ${clientToken}` });
 	const staticToken = `bench-static-${randomBytes(24).toString('hex')}`;
 	const staticUser = await directus.admin('/users', 'POST', {
@@ -94,16 +105,21 @@ export async function runHttp({ version, rounds, duration, connections, log, def
 	const instance = directus;
 	const jwksAtBoot = issuer.counters.jwks;
 
-	/** @type {Record<Way, () => Record<string, string>>} */
+	/** Headers of one request to `path` (D's proof names the method and URL, so it is made per request). */
+	/** @type {Record<Way, (path?: string) => Promise<Record<string, string>>>} */
 	const headers = {
 		// No bearer token: the extension's filter then passes the request through, whichever hook runs first.
-		A: () => ({ 'x-bench-fixed': '1' }),
-		B: () => ({ authorization: `Bearer ${staticToken}` }),
-		C: () => ({ authorization: `Bearer ${clientToken}` }),
+		A: async () => ({ 'x-bench-fixed': '1' }),
+		B: async () => ({ authorization: `Bearer ${staticToken}` }),
+		C: async () => ({ authorization: `Bearer ${clientToken}` }),
+		D: async (path = READ_PATH) => ({
+			authorization: `DPoP ${boundToken}`,
+			dpop: await dpop.proof(boundToken, 'GET', instance.url + path),
+		}),
 	};
 
 	await checkSameAccess(instance, headers, { role, serviceUser: serviceUser.id, staticUser: staticUser.id });
-	log(`A, B and C read the same item as the same role; measuring ${rounds} rounds of A B C, ${duration} s each`);
+	log(`A, B, C and D read the same item as the same role; measuring ${rounds} rounds of A B C D, ${duration} s each`);
 
 	/** @type {Measurement[]} */
 	const measurements = [];
@@ -113,10 +129,17 @@ export async function runHttp({ version, rounds, duration, connections, log, def
 
 	for (let round = 1; round <= rounds; round++) {
 		for (const way of /** @type {Way[]} */ (Object.keys(WAYS))) {
+			// D's proofs are made before its measurement: enough for twice the fastest way so far, each used once.
+			const fastest = Math.max(1000, ...measurements.map((m) => m.reqPerSec));
+			const proofs =
+				way === 'D'
+					? await dpop.pool(boundToken, 'GET', instance.url + READ_PATH, Math.ceil(fastest * duration * 2) + 500)
+					: undefined;
 			const measurement = await measure(instance, issuer, {
 				round,
 				way,
-				headers: headers[way](),
+				headers: await headers[way](),
+				proofs,
 				duration,
 				connections,
 			});
@@ -133,7 +156,8 @@ export async function runHttp({ version, rounds, duration, connections, log, def
 			jwksBeforeRotation = issuer.counters.jwks;
 			const key = issuer.rotate();
 			clientToken = issuer.mint({ sub: 'bench-reader@clients', scope: 'svc#read' }, { key });
-			log(`rotated the issuer's signing key to ${key.kid}; C uses a token signed with it from now on`);
+			boundToken = mintBound({ key });
+			log(`rotated the issuer's signing key to ${key.kid}; C and D use tokens signed with it from now on`);
 		}
 	}
 
@@ -161,20 +185,21 @@ export async function runHttp({ version, rounds, duration, connections, log, def
  * counter and the JWKS counter read before and after.
  * @returns {Promise<Measurement>}
  */
-async function measure(directus, issuer, { round, way, headers, duration, connections }) {
+async function measure(directus, issuer, { round, way, headers, proofs, duration, connections }) {
 	const warmUp = await directus.request(READ_PATH, { headers });
 	if (warmUp.status !== 200) throw new Error(`${way}: the warm-up request got ${warmUp.status}: ${warmUp.text}`);
 
 	const queriesBefore = await queryCounts(directus);
 	const jwksBefore = issuer.counters.jwks;
-	const result = await load({ url: directus.url + READ_PATH, headers, duration, connections });
+	const result = await load({ url: directus.url + READ_PATH, headers, proofs, duration, connections });
 	// Let the requests still in flight when autocannon stopped finish, so their queries land before the read.
 	await new Promise((resolve) => setTimeout(resolve, 250));
 	const queriesAfter = await queryCounts(directus);
 
 	if (result.errors > 0 || result.timeouts > 0 || result.non2xx > 0) {
+		const dry = proofs && proofs.next() === undefined ? ' (the DPoP proofs ran out)' : '';
 		throw new Error(
-			`${way} round ${round}: ${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts`,
+			`${way} round ${round}: ${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts${dry}`,
 		);
 	}
 
@@ -205,12 +230,15 @@ export function stopLoad() {
 	running?.stop();
 }
 
-/** autocannon, bounded in time, on 127.0.0.1 only. */
-function load({ url, headers, duration, connections }) {
+/** autocannon, bounded in time, on 127.0.0.1 only; with `proofs`, each request carries the next unused one. */
+function load({ url, headers, proofs, duration, connections }) {
 	if (!url.startsWith('http://127.0.0.1:')) throw new Error(`refusing to load anything but 127.0.0.1: ${url}`);
+	const requests = proofs && [
+		{ setupRequest: (request) => ({ ...request, headers: { ...request.headers, ...headers, dpop: proofs.next() } }) },
+	];
 
 	return new Promise((resolve, reject) => {
-		running = autocannon({ url, headers, duration, connections, timeout: 10 }, (error, result) => {
+		running = autocannon({ url, headers, requests, duration, connections, timeout: 10 }, (error, result) => {
 			running = undefined;
 			if (error) reject(error);
 			else resolve(result);
@@ -245,21 +273,22 @@ async function checkSameAccess(directus, headers, { role, serviceUser, staticUse
 		['A', serviceUser],
 		['B', staticUser],
 		['C', serviceUser],
+		['D', serviceUser],
 	]) {
-		const read = await directus.request(READ_PATH, { headers: headers[way]() });
+		const read = await directus.request(READ_PATH, { headers: await headers[way]() });
 		if (read.status !== 200) throw new Error(`${way}: ${READ_PATH} → ${read.status}: ${read.text}`);
 		answers.add(read.text);
 
-		const secrets = await directus.request('/items/secrets', { headers: headers[way]() });
+		const secrets = await directus.request('/items/secrets', { headers: await headers[way]('/items/secrets') });
 		if (secrets.status !== 403) throw new Error(`${way}: /items/secrets → ${secrets.status}, expected 403`);
 
 		// Readers may not read their own role field: ask as admin which role the user has.
-		const me = await userOf(directus, headers[way]());
+		const me = await userOf(directus, await headers[way]('/users/me'));
 		const { role: userRole } = await directus.admin(`/users/${me.id}?fields=role`);
 		if (me.id !== expectedUser || userRole !== role) {
 			throw new Error(`${way}: acts as ${me.id} in role ${userRole}, expected user ${expectedUser} in role ${role}`);
 		}
 	}
 
-	if (answers.size !== 1) throw new Error(`A, B and C got different answers: ${[...answers].join(' | ')}`);
+	if (answers.size !== 1) throw new Error(`A, B, C and D got different answers: ${[...answers].join(' | ')}`);
 }

@@ -37,8 +37,6 @@ describe.each(directusVersions())('Directus %s with oidc-provider as the issuer'
 				...seededExtensionEnv({ issuer: server.issuer, audience: RESOURCE }),
 				BCC_AUTH_PRESET: 'rfc9068',
 				BCC_AUTH_DISCOVERY: 'true',
-				// Short, so the rotation test need not wait out the default 30 s since the previous JWKS fetch.
-				BCC_AUTH_JWKS_COOLDOWN: '1000',
 			},
 		});
 		readers = (await seedAccessModel(directus)).roles.readers;
@@ -106,8 +104,7 @@ describe.each(directusVersions())('Directus %s with oidc-provider as the issuer'
 		expect(newKid).not.toBe(oldKid);
 		expect(server.kids).toEqual([newKid, oldKid]);
 
-		// The previous JWKS fetch must be a cooldown ago for an unknown kid to trigger another.
-		await new Promise((resolve) => setTimeout(resolve, 1100));
+		// Right after the last JWKS fetch: a published key is fetched on first sight, no cooldown to wait out.
 		const jwksBefore = server.hits('/jwks');
 		const fresh = (await server.getToken({ clientId: 'writer' })).access_token;
 		expect(decodeProtectedHeader(fresh).kid).toBe(newKid);

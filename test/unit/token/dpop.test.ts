@@ -254,6 +254,17 @@ describe('refused', () => {
 		expect(await rejectionCode(verify(requestFor([proof])))).toBe('dpop_replayed');
 	});
 
+	test('a remembered proof key still needs a valid signature: another key signing under its jwk is refused', async () => {
+		const verify = makeVerifier();
+		await verify(requestFor([await makeProof()]));
+		expect(await rejectionCode(verify(requestFor([await makeProof({ signWith: keys['other'] })])))).toBe(
+			'dpop_invalid_signature',
+		);
+		expect(
+			await rejectionCode(verify(requestFor([await makeProof({ key: keys['other'] })], { jkt: keys['ES256']!.jkt }))),
+		).toBe('dpop_jkt_mismatch');
+	});
+
 	test('a proof refused for another reason does not use up its jti', async () => {
 		const verify = makeVerifier();
 		const proof = await makeProof();
