@@ -34,8 +34,9 @@ export async function installDirectus(version) {
 	// places it above itself. stdout ends with the folder.
 	const installer = spawn(join(REPO_ROOT, 'scripts/install-directus.sh'), [version], {
 		stdio: ['ignore', 'pipe', 'pipe'],
-		// SIGTERM lets the installer stop its step and remove its temporary folder.
-		timeout: 20 * 60_000,
+		// Generous: a cold 12.4.0 took 15 min on a busy 2-core machine. SIGTERM lets the installer stop its step and
+		// remove its temporary folder.
+		timeout: 60 * 60_000,
 		killSignal: 'SIGTERM',
 	});
 	let stdout = '';

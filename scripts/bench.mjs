@@ -5,8 +5,8 @@
  *   1. The hook alone (the built bundle, a stub database): ops/s for a cache hit, a cache miss with RS256
  *      verification and tokens that are not ours; then heap use while 100,000 distinct tokens go through it.
  *   2. One real Directus on SQLite: the same read by the same role as (A) a fixed accountability, the ceiling,
- *      (B) a Directus static token and (C) a client-credentials token, alternating over rounds; queries per request
- *      and JWKS fetches across a key rotation.
+ *      (B) a Directus static token, (C) a client-credentials token and (D) a DPoP-bound one with a fresh proof per
+ *      request, alternating over rounds; queries per request and JWKS fetches across a key rotation.
  *
  * Usage: node scripts/bench.mjs [--directus 11.17.4] [--rounds 5] [--duration 5] [--connections 10]
  *                               [--memory-tokens 100000] [--only micro|http] [--json bench-results.json]
@@ -156,6 +156,7 @@ function header(loadAtStart, loadAtEnd) {
 function microReport(micro) {
 	const rows = [
 		['cache hit: same token, accountability built', micro.cacheHit],
+		['cache hit, DPoP-bound: a fresh ES256 proof verified', micro.cacheHitDpop],
 		['cache miss: RS256 signature verified each time', micro.cacheMiss],
 		['not ours: Directus static token', micro.passthroughStatic],
 		['not ours: Directus session JWT (HS256)', micro.passthroughDirectusJwt],
@@ -218,7 +219,9 @@ function httpReport(http) {
 	);
 	const cOverA = summary.C.reqPerSec.median / summary.A.reqPerSec.median;
 	const cOverB = summary.C.reqPerSec.median / summary.B.reqPerSec.median;
-	http.summary = { ...summary, cOverA, cOverB };
+	const dOverA = summary.D.reqPerSec.median / summary.A.reqPerSec.median;
+	const dOverC = summary.D.reqPerSec.median / summary.C.reqPerSec.median;
+	http.summary = { ...summary, cOverA, cOverB, dOverA, dOverC };
 
 	const roundRows = http.measurements.map((m) => [
 		m.round,
@@ -247,7 +250,7 @@ function httpReport(http) {
 	return [
 		`2. Over HTTP: GET ${READ_PATH} as role API Readers, Directus ${http.version} on Node ${http.node}, SQLite, ` +
 			`autocannon on 127.0.0.1 with ${http.connections} connections, ${http.duration} s per measurement, ` +
-			`A B C alternating for ${http.rounds} rounds`,
+			`A B C D alternating for ${http.rounds} rounds`,
 		table(
 			['round', 'way', 'req/s', 'p50 ms', 'p99 ms', 'queries/req', 'users reads/req', 'users writes/req'],
 			roundRows,
@@ -259,7 +262,8 @@ function httpReport(http) {
 		'  Median over rounds (min – max):',
 		table(['way', 'req/s', 'p50 ms', 'p99 ms'], summaryRows, { right: [1, 2, 3] }),
 		'',
-		`  C/A = ${cOverA.toFixed(3)}   C/B = ${cOverB.toFixed(3)}   (ratios of median req/s)`,
+		`  C/A = ${cOverA.toFixed(3)}   C/B = ${cOverB.toFixed(3)}   D/A = ${dOverA.toFixed(3)}   D/C = ${dOverC.toFixed(3)}` +
+			'   (ratios of median req/s)',
 		'',
 		'  Steady-state database cost per request (query-counter around each measurement, median over rounds):',
 		table(['way', 'queries', 'directus_users reads', 'directus_users writes'], costRows, { right: [1, 2, 3] }),

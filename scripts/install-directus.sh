@@ -51,7 +51,7 @@ stop_step() {
   [[ -z "$ticker_pid" ]] || kill "$ticker_pid" 2>/dev/null || true
   if [[ -n "$step_pid" ]]; then
     local pids
-    pids="$(descendants "$step_pid")"
+    pids="$(descendants "$step_pid" 2>/dev/null)" || pids=""
     # shellcheck disable=SC2086 # one pid per word
     kill -TERM "$step_pid" $pids 2>/dev/null || true
     wait "$step_pid" 2>/dev/null || true
@@ -94,11 +94,20 @@ step() {
   local name="$1"
   shift
   log "$name"
-  local step_started=$SECONDS
+  local step_started=$SECONDS short="$name"
+  [[ ! "$name" =~ step\ [0-9]+/[0-9]+ ]] || short="${BASH_REMATCH[0]}"
   (
+    # The nap is stopped with the ticker: a `sleep` left behind would hold the installer's stdout and stderr open,
+    # and whoever reads them to the end would wait up to 15 s more.
+    nap=""
+    trap 'kill "$nap" 2>/dev/null; exit 0' TERM
     # `kill -0 $$`: the ticker never outlives an installer killed on its own (SIGKILL), nor keeps its lock.
-    while sleep 15 && kill -0 "$$" 2>/dev/null; do
-      log "  … $name ($((SECONDS - step_started)) s so far, $((SECONDS - started)) s in all)"
+    while kill -0 "$$" 2>/dev/null; do
+      sleep 15 &
+      nap=$!
+      wait "$nap"
+      kill -0 "$$" 2>/dev/null || break
+      log "  … $short still running ($((SECONDS - step_started)) s so far, $((SECONDS - started)) s in all)"
     done
   ) &
   ticker_pid=$!
@@ -173,7 +182,7 @@ build_node() {
 build_directus() {
   local folder="$1"
   (cd "$folder" && npm init -y >/dev/null)
-  step "$package into $target (step 2/3, the long one: 2–5 minutes)" \
+  step "$package into $target (step 2/3, the long one: several minutes)" \
     env -C "$folder" npm install --no-audit --no-fund --loglevel=error "$package"
 
   # npm built the native addons against the running Node's headers (20 here); Directus runs on 22. Only those
@@ -183,7 +192,7 @@ build_directus() {
     [[ ! -d "$folder/node_modules/$name" ]] || natives+=("$name")
   done
   if ((${#natives[@]} > 0)); then
-    step "native modules (${natives[*]}) rebuilt for Node 22 (step 3/3)" \
+    step "native modules (${natives[*]}) rebuilt for Node 22 (step 3/3, compiles C++: minutes)" \
       env -C "$folder" PATH="$node_platform/bin:$PATH" npm_config_nodedir="$node_platform" npm rebuild "${natives[@]}"
   else
     log "no native modules to rebuild (step 3/3)"

@@ -10,6 +10,7 @@ import { createAuthenticate, LOG_PREFIX, type VerifiedClient } from './authentic
 import { BoundedCache } from './sync/bounded-cache.js';
 import { createBoundUsers } from './directus/bound-users.js';
 import { parseConfig } from './config.js';
+import { reportStartup } from './startup-report.js';
 import { createJwksUriDiscovery } from './token/discovery.js';
 import { createKeyResolver } from './token/jwks.js';
 import { createRoleResolver } from './directus/roles.js';
@@ -17,6 +18,8 @@ import { createServiceUserDeleteGuard } from './directus/guard-service-user-dele
 import { createServiceUsers, type UsersServiceLike } from './directus/service-user.js';
 import { createInvalidationBus, type Invalidation } from './sync/bus.js';
 import { createConnectionRegistry } from './sync/connections.js';
+import { createRedisReplayStore } from './sync/dpop-replay.js';
+import { replayRetentionMs } from './token/dpop.js';
 import { TokenRejectedError } from './token/token-rejected-error.js';
 import { upgradeServiceUserProviders } from './directus/upgrade-providers.js';
 import { createTokenVerifier } from './token/verify-token.js';
@@ -91,8 +94,15 @@ export default defineHook(({ filter, action, init }, { env, logger, database, ge
 	const accountabilities = createAccountabilityBuilder({ knex: database, ttlMs: config.stateTtlMs });
 	const boundUsers = createBoundUsers({ knex: database, ttlMs: config.stateTtlMs });
 
+	// DPoP proofs used on any instance are refused on every instance when Directus runs with Redis.
+	const dpopReplay = createRedisReplayStore({
+		env,
+		retentionMs: replayRetentionMs(config.dpopIatWindow, config.clockTolerance),
+	});
+
 	const authenticate = createAuthenticate({
 		config,
+		dpopReplay,
 		verifyToken,
 		verifiedTokens: new BoundedCache<string, VerifiedClient>(config.tokenCacheMax),
 		roles,
@@ -141,10 +151,12 @@ export default defineHook(({ filter, action, init }, { env, logger, database, ge
 	action('server.start', (meta) => {
 		const server = (meta as { server?: Server }).server;
 		if (server) connections.attach(server);
+		void reportStartup({ config, keys, roles, logger: log });
 	});
 	action('server.stop', () => {
 		connections.close();
 		void bus.close();
+		void dpopReplay?.close();
 	});
 
 	for (const event of ['users.update', 'users.delete']) {

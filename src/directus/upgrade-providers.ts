@@ -50,32 +50,44 @@ export function upgradeServiceUserProviders(options: UpgradeProvidersOptions): U
 		);
 	}
 
+	// Directus 12 caches per process whether active users with a custom provider exist (its entitlement manager)
+	// and derives the licence status from that. Clearing it the way `POST /utils/cache/clear?system` does also
+	// reaches the instances already running (over the Redis bus), so none stays locked on a stale answer. It runs
+	// once in a project's life: later starts find nothing to move.
+	const clearLicenceCache = async (): Promise<void> => {
+		try {
+			const accountability = { admin: true } as Accountability;
+			await new services.UtilsService({ knex, schema: await getSchema(), accountability }).clearCache({
+				system: true,
+			});
+		} catch (error) {
+			logger.warn(
+				`${logPrefix} could not clear Directus's caches after moving service users (${describe(error)}); ` +
+					`instances already running may report the licence as locked until POST /utils/cache/clear?system`,
+			);
+		}
+	};
+
 	const migrate = async (): Promise<void> => {
 		try {
 			const result = await migrateServiceUserProviders({ knex, provider, refusesCustomProviders });
 			if (result === null || result.moved === 0) return;
 
 			const reason = refusesCustomProviders
-				? 'Directus without an SSO licence locks the project while they keep a custom provider'
+				? 'Directus without an SSO licence locks the project while active users keep a custom provider'
 				: 'BCC_AUTH_USER_PROVIDER is "default"';
+			const statuses =
+				result.reactivated + result.keptInactive === 0
+					? ''
+					: `; ${result.reactivated} of them back from "inactive-license" (the licence resolution) to "active"` +
+						(result.keptInactive > 0 ? `, ${result.keptInactive} left inactive as suspended before it` : '');
 
 			logger.info(
-				`${logPrefix} moved ${result.moved} service user(s) from provider "${GUIDE_PROVIDER}" to "default" and ` +
-					`re-activated ${result.reactivated} that the licence resolution had set to "inactive-license"` +
-					`${result.keptInactive > 0 ? ` (${result.keptInactive} left inactive: they were suspended before)` : ''}` +
-					` (${reason})`,
+				`${logPrefix} moved ${result.moved} service users from provider "${GUIDE_PROVIDER}" to "default" ` +
+					`(${reason})${statuses}`,
 			);
 
-			// Directus 12 caches per process whether active users with a custom provider exist (its entitlement
-			// manager) and derives the licence status from that. Clearing it the way `POST /utils/cache/clear?system`
-			// does also reaches the instances already running (over the Redis bus), so none stays locked on a stale
-			// answer. It runs once in a project's life: later starts find nothing to move.
-			if (refusesCustomProviders) {
-				const accountability = { admin: true } as Accountability;
-				await new services.UtilsService({ knex, schema: await getSchema(), accountability }).clearCache({
-					system: true,
-				});
-			}
+			if (refusesCustomProviders) await clearLicenceCache();
 		} catch (error) {
 			logger.error(
 				`${logPrefix} could not move service users to provider "default" (${describe(error)}); without an SSO ` +

@@ -22,6 +22,8 @@ export interface SigningKey {
 export interface KeyResolver {
 	/** The key for `kid`, fetching the JWKS when it is unknown (and the rate limit allows). */
 	getKey(kid: string | undefined): Promise<SigningKey>;
+	/** Fetches the key set now (within the rate limit, joining a fetch under way); resolves to how many keys it has. */
+	preload(): Promise<number>;
 	/** How many times the JWKS has been fetched (successfully or not). */
 	readonly fetchCount: number;
 }
@@ -131,6 +133,11 @@ export function createKeyResolver(options: KeyResolverOptions): KeyResolver {
 		new TokenRejectedError('jwks_unavailable', `the JWKS could not be fetched: ${printable(reason)}${detail}`);
 
 	return {
+		async preload() {
+			await fetchKeys();
+			return keys.size;
+		},
+
 		get fetchCount() {
 			return fetchCount;
 		},

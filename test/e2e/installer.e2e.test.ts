@@ -193,6 +193,23 @@ describe('scripts/install-directus.sh', () => {
 		expect([lastLine(warm.stdout()), warm.stderr()]).toEqual([folder, '']);
 	});
 
+	test('installDirectus (npm test, npm start, the benchmark) passes the progress on, and is quiet once installed', async () => {
+		const version = '0.0.0-progress';
+		const script = `import(${JSON.stringify(join(REPO_ROOT, 'dev/directus-instance.mjs'))})
+			.then((m) => m.installDirectus(${JSON.stringify(version)}))
+			.then((installed) => console.log(installed.directusDir));`;
+		const env = { ...process.env, BCC_CACHE_DIR: cache, BCC_DIRECTUS_PACKAGE: standIn };
+		const call = () => promisify(execFile)(process.execPath, ['-e', script], { env });
+
+		const cold = await call();
+		expect(cold.stdout.trim()).toBe(join(cache, `directus-${version}`));
+		expect(cold.stderr).toContain(`[install-directus] ${standIn} into ${join(cache, `directus-${version}`)} (step 2/3`);
+		expect(cold.stderr).toMatch(new RegExp(`\\[install-directus\\] directus-${version} ready in \\d+ s\\n`));
+
+		const warm = await call();
+		expect([warm.stdout.trim(), warm.stderr]).toEqual([join(cache, `directus-${version}`), '']);
+	});
+
 	// SIGTERM to the installer alone is what a timeout sends (Node's spawn, CI); SIGINT to the group is a Ctrl-C.
 	test.each([
 		['SIGTERM', 'the installer alone'],

@@ -37,6 +37,8 @@ export async function launchBrowser(): Promise<{ context: BrowserContext; close:
 			headless: true,
 			// Wide enough for the users list's default columns plus one more.
 			viewport: { width: 1920, height: 1080 },
+			// Fewer animations to render on a loaded machine, for pages that honour the preference.
+			reducedMotion: 'reduce',
 			// No sandbox: tests may run as root in a container. The rest keeps the browser from calling home.
 			args: [
 				'--no-sandbox',

@@ -127,7 +127,10 @@ describe('parseConfig', () => {
 		[{ BCC_AUTH_TOKEN_TYPE: ['at+jwt', 'JWT'] }, /^BCC_AUTH_TOKEN_TYPE must be a single value/],
 		[{ BCC_AUTH_TOKEN_TYPE: true }, /^BCC_AUTH_TOKEN_TYPE must be at\+jwt/],
 		[{ BCC_AUTH_DPOP: 'always' }, /^BCC_AUTH_DPOP must be one of allowed, required, got "always"/],
-		[{ BCC_AUTH_DPOP_ALGORITHMS: 'ES256,HS256' }, /^BCC_AUTH_DPOP_ALGORITHMS accepts only asymmetric algorithms.*"HS256"/],
+		[
+			{ BCC_AUTH_DPOP_ALGORITHMS: 'ES256,HS256' },
+			/^BCC_AUTH_DPOP_ALGORITHMS accepts only asymmetric algorithms.*"HS256"/,
+		],
 		[{ BCC_AUTH_DPOP_ALGORITHMS: 'none' }, /^BCC_AUTH_DPOP_ALGORITHMS accepts only asymmetric algorithms/],
 		[{ BCC_AUTH_DPOP_IAT_WINDOW: 0 }, /^BCC_AUTH_DPOP_IAT_WINDOW must be a number above 0, up to 300/],
 		[{ BCC_AUTH_DPOP_IAT_WINDOW: 3600 }, /^BCC_AUTH_DPOP_IAT_WINDOW must be a number above 0, up to 300/],

@@ -2,10 +2,9 @@
  * The DPoP replay stores: the local one (expiry, size bound) with frozen time, and the shared one on a real
  * `@directus/memory` Kv over a real Redis of the test's own, used by two connections as two instances would.
  */
-import { createKv } from '@directus/memory';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createLocalReplayStore, createSharedReplayStore } from '../../../src/sync/dpop-replay.js';
+import { createLocalReplayStore, createRedisReplayStore } from '../../../src/sync/dpop-replay.js';
 import { replayRetentionMs } from '../../../src/token/dpop.js';
 import { startRedisServer, type RedisServer } from '../../helpers/redis-server.js';
 
@@ -39,17 +38,15 @@ describe('local', () => {
 
 describe('shared, through @directus/memory on a real Redis', () => {
 	let redis: RedisServer;
-	const connections: Redis[] = [];
+	const stores: { close(): Promise<void> }[] = [];
 	const ttl = replayRetentionMs(60, 5);
 
-	/** One instance's view: its own connection, the namespace and TTL every instance uses. */
+	/** One instance's store, made as `index.ts` makes it from Directus's env. */
 	const instance = () => {
-		const connection = new Redis(redis.url);
-		connections.push(connection);
-		return {
-			connection,
-			store: createSharedReplayStore(createKv({ type: 'redis', redis: connection, namespace: 'bcc-test', ttl })),
-		};
+		const store = createRedisReplayStore({ env: { REDIS: redis.url }, retentionMs: ttl, namespace: 'bcc-test' });
+		if (!store) throw new Error('expected a Redis store for REDIS=…');
+		stores.push(store);
+		return store;
 	};
 
 	beforeAll(async () => {
@@ -57,8 +54,15 @@ describe('shared, through @directus/memory on a real Redis', () => {
 	});
 
 	afterAll(async () => {
-		for (const connection of connections) connection.disconnect();
+		for (const store of stores) await store.close();
 		await redis?.stop();
+	});
+
+	test('without Redis in the env there is no shared store', () => {
+		expect(createRedisReplayStore({ env: {}, retentionMs: ttl })).toBeUndefined();
+		expect(
+			createRedisReplayStore({ env: { REDIS_ENABLED: false, REDIS: 'redis://x' }, retentionMs: ttl }),
+		).toBeUndefined();
 	});
 
 	test('a proof claimed on one instance is refused on another, and the key expires with the TTL', async () => {
@@ -66,24 +70,43 @@ describe('shared, through @directus/memory on a real Redis', () => {
 		const b = instance();
 		const key = `jkt.${crypto.randomUUID()}`;
 
-		expect(await a.store.claim(key, 0)).toBe(true);
-		expect(await b.store.claim(key, 0)).toBe(false);
-		expect(await a.store.claim(key, 0)).toBe(false);
+		expect(await a.claim(key, 0)).toBe(true);
+		expect(await b.claim(key, 0)).toBe(false);
+		expect(await a.claim(key, 0)).toBe(false);
 
-		const [stored] = await a.connection.keys('bcc-test:dpop-jti:*');
-		expect(stored).toBeDefined();
-		const pttl = await a.connection.pttl(stored!);
-		expect(pttl).toBeGreaterThan(0);
-		expect(pttl).toBeLessThanOrEqual(ttl);
-		// The jti itself is never stored: only its hash.
-		expect(stored).not.toContain(key);
+		const inspector = new Redis(redis.url);
+		try {
+			const stored = await inspector.keys('bcc-test:dpop-jti:*');
+			expect(stored).toHaveLength(1);
+			const pttl = await inspector.pttl(stored[0]!);
+			expect(pttl).toBeGreaterThan(0);
+			expect(pttl).toBeLessThanOrEqual(ttl);
+			// The jti itself is never stored: only its hash.
+			expect(stored[0]).not.toContain(key);
+		} finally {
+			inspector.disconnect();
+		}
 	});
 
 	test('concurrent claims of one key from two instances: exactly one wins', async () => {
 		const a = instance();
 		const b = instance();
 		const key = `jkt.${crypto.randomUUID()}`;
-		const results = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? a : b).store.claim(key, 0)));
+		const results = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? a : b).claim(key, 0)));
 		expect(results.filter(Boolean)).toHaveLength(1);
+	});
+
+	test('fails closed: while Redis is down a claim rejects, and works again once it is back', async () => {
+		const store = instance();
+		expect(await store.claim(`jkt.${crypto.randomUUID()}`, 0)).toBe(true);
+		await redis.kill();
+		try {
+			await expect(store.claim(`jkt.${crypto.randomUUID()}`, 0)).rejects.toThrow();
+		} finally {
+			await redis.restart();
+		}
+		await expect
+			.poll(() => store.claim(`jkt.${crypto.randomUUID()}`, 0).catch(() => 'down'), { timeout: 10_000 })
+			.toBe(true);
 	});
 });
