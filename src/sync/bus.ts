@@ -9,8 +9,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createBus } from '@directus/memory';
-import { Redis, type RedisOptions } from 'ioredis';
-import { redisConfigured, redisConnection } from './redis-config.js';
+import type { Redis } from 'ioredis';
+import { connectRedis, redisConfigured } from './redis-config.js';
 
 /** What changed. `users`: these users were edited or deleted; `access`: roles, policies or their attachments. */
 export type Invalidation = { readonly kind: 'users'; readonly ids: readonly string[] } | { readonly kind: 'access' };
@@ -47,15 +47,7 @@ export function createInvalidationBus(options: InvalidationBusOptions): Invalida
 	}
 
 	const origin = randomUUID();
-	// Why these options: a command issued while Redis is down fails after one retry instead of queueing for
-	// ~10 s and then rejecting (ioredis's default of 20 retries per request), and reconnection keeps trying.
-	const ours: RedisOptions = {
-		maxRetriesPerRequest: 1,
-		retryStrategy: (attempt) => Math.min(attempt * 250, 2000),
-	};
-	const connection = redisConnection(env);
-	const publisher =
-		typeof connection === 'string' ? new Redis(connection, ours) : new Redis({ ...connection, ...ours });
+	const publisher = connectRedis(env);
 	let subscriber: Redis | undefined;
 
 	// `createBus` opens its subscriber with `duplicate()`; wrap it so that connection is watched too.

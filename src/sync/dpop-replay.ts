@@ -4,10 +4,9 @@
  */
 import { hash } from 'node:crypto';
 import { createKv } from '@directus/memory';
-import { Redis, type RedisOptions } from 'ioredis';
 import type { ReplayStore } from '../token/dpop.js';
 import { BoundedCache } from './bounded-cache.js';
-import { redisConfigured, redisConnection } from './redis-config.js';
+import { connectRedis, redisConfigured } from './redis-config.js';
 
 export type { ReplayStore };
 
@@ -82,15 +81,8 @@ export function createRedisReplayStore(
 	const { env, retentionMs, namespace = 'bcc-auth:dpop' } = options;
 	if (!redisConfigured(env)) return undefined;
 
-	// Why these options: connect on the first DPoP proof, not for every deployment; a command issued while Redis is
-	// down fails after one retry instead of queueing for ~10 s (ioredis's default of 20 retries per request).
-	const ours: RedisOptions = {
-		lazyConnect: true,
-		maxRetriesPerRequest: 1,
-		retryStrategy: (attempt) => Math.min(attempt * 250, 2000),
-	};
-	const connection = redisConnection(env);
-	const redis = typeof connection === 'string' ? new Redis(connection, ours) : new Redis({ ...connection, ...ours });
+	// Connected on the first DPoP proof, not for every deployment.
+	const redis = connectRedis(env, { lazyConnect: true });
 	// Failures reach the request as a rejected claim; without a listener ioredis would report each one as unhandled.
 	redis.on('error', () => undefined);
 

@@ -2,7 +2,7 @@
  * Whether Directus runs with Redis, and how to reach it: decided from the same variables, the same way, as
  * Directus decides it for its own bus and caches (`redisConfigAvailable` and `createRedis` in `@directus/api`).
  */
-import type { RedisOptions } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 
 type Env = Record<string, unknown>;
 
@@ -43,4 +43,19 @@ export function redisConnection(env: Env): string | RedisOptions {
 
 function camelCase(text: string): string {
 	return text.toLowerCase().replace(/_+([a-z0-9])/g, (_, letter: string) => letter.toUpperCase());
+}
+
+/**
+ * A Redis connection of the extension's own, to Directus's Redis. Why these options: a command issued while Redis is
+ * down fails after one retry instead of queueing for ~10 s (ioredis's default of 20 retries per request) and then
+ * rejecting, and reconnection keeps trying, every 2 s at most.
+ */
+export function connectRedis(env: Env, options: RedisOptions = {}): Redis {
+	const ours: RedisOptions = {
+		maxRetriesPerRequest: 1,
+		retryStrategy: (attempt) => Math.min(attempt * 250, 2000),
+		...options,
+	};
+	const connection = redisConnection(env);
+	return typeof connection === 'string' ? new Redis(connection, ours) : new Redis({ ...connection, ...ours });
 }
