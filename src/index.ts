@@ -15,7 +15,7 @@ import { createJwksUriDiscovery } from './token/discovery.js';
 import { createKeyResolver } from './token/jwks.js';
 import { createRoleResolver } from './directus/roles.js';
 import { createServiceUserDeleteGuard } from './directus/guard-service-user-delete.js';
-import { createServiceUsers, type UsersServiceLike } from './directus/service-user.js';
+import { createServiceUsers, serviceUserId, type UsersServiceLike } from './directus/service-user.js';
 import { createInvalidationBus, type Invalidation } from './sync/bus.js';
 import { createConnectionRegistry } from './sync/connections.js';
 import { createRedisReplayStore } from './sync/dpop-replay.js';
@@ -117,6 +117,9 @@ export default defineHook(({ filter, action, init }, { env, logger, database, ge
 	const connections = createConnectionRegistry<VerifiedClient>({
 		recheck: (client, base) => authenticate.authorize!(client, base),
 		isRefusal: (error) => error instanceof TokenRejectedError,
+		// A connection acting as a client's user for another role is revoked with the client's first user too.
+		dependsOn: (client, userId) =>
+			client.kind === 'service' ? [userId ?? '', serviceUserId(client.clientId)] : [userId ?? ''],
 		logger: log,
 	});
 

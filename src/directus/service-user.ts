@@ -27,6 +27,14 @@ export function roleUserId(clientId: string, roleId: string): string {
 	return v5(roleId.toLowerCase(), serviceUserId(clientId));
 }
 
+/** `directus_users.title` holds 50 characters; a longer client id is cut, and stays whole in `external_identifier`. */
+const TITLE_LENGTH = 50;
+
+/** The title that names a client in the Directus app: its id, cut to the column's length. */
+export function clientTitle(clientId: string): string {
+	return clientId.length <= TITLE_LENGTH ? clientId : `${clientId.slice(0, TITLE_LENGTH - 1)}…`;
+}
+
 /** The `external_identifier` of a role user: its first user's id and the role, so it is unique and traceable. */
 function roleUserIdentifier(clientId: string, roleId: string): string {
 	return `${serviceUserId(clientId)}:${roleId.toLowerCase()}`;
@@ -128,8 +136,8 @@ export function createServiceUsers(options: ServiceUsersOptions): ServiceUsers {
 			id: user.id,
 			first_name: 'External',
 			last_name: 'Client',
-			// Shown in the Directus app's user list and page, so an admin finds a client by its id.
-			title: user.clientId,
+			// Shown beside the name on the user page, found by the users list's search, and a column of that list.
+			title: clientTitle(user.clientId),
 			external_identifier: user.externalIdentifier,
 			last_access: new Date((user.issuedAt ?? now() / 1000) * 1000).toISOString(),
 			role: user.role,
@@ -197,14 +205,14 @@ export function createServiceUsers(options: ServiceUsersOptions): ServiceUsers {
 			}
 
 			// Users made before the client id was shown get it on their next request.
-			if (state.title !== user.clientId) changes['title'] = user.clientId;
+			if (state.title !== clientTitle(user.clientId)) changes['title'] = clientTitle(user.clientId);
 
 			if (Object.keys(changes).length > 0) {
 				await knex('directus_users').update(changes).where({ id: user.id });
 				state = {
 					...state,
 					lastAccess: changes['last_access'] ? user.issuedAt! : state.lastAccess,
-					title: user.clientId,
+					title: clientTitle(user.clientId),
 				};
 			}
 		}
@@ -216,7 +224,7 @@ export function createServiceUsers(options: ServiceUsersOptions): ServiceUsers {
 	const isCurrent = (state: UserState | undefined, user: PlannedUser): state is UserState =>
 		state !== undefined &&
 		(state.status !== 'active' ||
-			(state.title === user.clientId &&
+			(state.title === clientTitle(user.clientId) &&
 				(user.issuedAt === undefined || (state.lastAccess ?? -Infinity) >= user.issuedAt)));
 
 	/** The user's current state: cached, joined to an upsert under way, or synced now. */

@@ -26,6 +26,8 @@ export interface ConnectionRegistryOptions<T> {
 	recheck: (client: T, accountability: Accountability) => Promise<Accountability>;
 	/** Whether an error thrown by `recheck` is a refusal (close) rather than a fault (keep, and log). */
 	isRefusal: (error: unknown) => boolean;
+	/** The users whose change concerns a connection: its own, and any other its rights depend on. */
+	dependsOn?: (client: T, userId: string | null) => readonly string[];
 	logger: { info(message: string): void; warn(message: string): void };
 	/** How often expiry is checked, in milliseconds. Default 1000. */
 	sweepMs?: number;
@@ -54,6 +56,7 @@ const CLOSE_FORBIDDEN = 4403;
 /** Creates the registry; `attach` it to the server in the `server.start` action. */
 export function createConnectionRegistry<T>(options: ConnectionRegistryOptions<T>): ConnectionRegistry<T> {
 	const { recheck, isRefusal, logger, sweepMs = 1000, now = Date.now } = options;
+	const dependsOn = options.dependsOn ?? ((_: T, userId: string | null) => (userId === null ? [] : [userId]));
 	const owned = new WeakMap<Accountability, { client: T; expiresAt: number; userId: string | null }>();
 	const sockets = new Set<Socket>();
 	const pending = new Set<NodeJS.Timeout>();
@@ -89,7 +92,7 @@ export function createConnectionRegistry<T>(options: ConnectionRegistryOptions<T
 
 	const check = async (userIds: ReadonlySet<string> | undefined) => {
 		for (const { ws, accountability, client, userId } of ours()) {
-			if (userIds && (userId === null || !userIds.has(userId))) continue;
+			if (userIds && !dependsOn(client, userId).some((id) => userIds.has(id))) continue;
 
 			try {
 				const current = await recheck(client, { ...accountability });

@@ -2,29 +2,15 @@
  * The filter's edge cases: real verification against a JWKS on 127.0.0.1, recording stubs for the database-backed
  * parts (the end-to-end suite proves those against a real Directus).
  */
-import type { Accountability } from '@directus/types';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
 import { startLocalIssuer } from '../../dev/local-issuer.mjs';
-import { createAuthenticate, hashToken, type AuthenticateFilter, type VerifiedClient } from '../../src/authenticate.js';
-import { BoundedCache } from '../../src/sync/bounded-cache.js';
+import { hashToken } from '../../src/authenticate.js';
 import type { BoundUsers } from '../../src/directus/bound-users.js';
-import { parseConfig } from '../../src/config.js';
-import { createKeyResolver } from '../../src/token/jwks.js';
-import { serviceUserId, type ServiceUserRequest } from '../../src/directus/service-user.js';
+import { serviceUserId } from '../../src/directus/service-user.js';
 import { TokenRejectedError } from '../../src/token/token-rejected-error.js';
-import { createTokenVerifier, type TokenVerifier } from '../../src/token/verify-token.js';
+import { authenticateHarness, base, ROLE, type LocalIssuer } from '../helpers/authenticate-harness.js';
 
-type Issuer = Awaited<ReturnType<typeof startLocalIssuer>>;
-
-const ROLE = '00000000-0000-4000-8000-00000000000a';
-const base: Accountability = { role: null, user: null, roles: [], admin: false, app: false, ip: '127.0.0.1' };
-
-let issuer: Issuer;
-let verifyCalls: number;
-let ensured: ServiceUserRequest[];
-let logs: string[];
-let ensureImpl: (request: ServiceUserRequest) => Promise<void>;
-let verifiedTokens: BoundedCache<string, VerifiedClient>;
+let issuer: LocalIssuer;
 
 beforeAll(async () => {
 	issuer = await startLocalIssuer();
@@ -32,56 +18,9 @@ beforeAll(async () => {
 
 afterAll(() => issuer.stop());
 
-beforeEach(() => {
-	verifyCalls = 0;
-	ensured = [];
-	logs = [];
-	ensureImpl = async () => undefined;
-	verifiedTokens = new BoundedCache(100);
-});
-
 afterEach(() => {
 	vi.useRealTimers();
 });
-
-function filterFor(env: Record<string, unknown> = {}, boundUsers?: BoundUsers): AuthenticateFilter {
-	const config = parseConfig({
-		BCC_AUTH_ISSUER: issuer.issuer,
-		BCC_AUTH_AUDIENCE: issuer.audience,
-		BCC_AUTH_SCOPE_ROLES: 'svc#read=Readers',
-		...env,
-	});
-	const verify = createTokenVerifier({
-		...config,
-		keys: createKeyResolver({ jwksUri: `${issuer.url}/.well-known/jwks.json`, timeoutMs: 1000 }),
-	});
-	const countingVerify: TokenVerifier = (token, decoded) => {
-		verifyCalls++;
-		return verify(token, decoded);
-	};
-
-	return createAuthenticate({
-		config,
-		verifyToken: countingVerify,
-		verifiedTokens,
-		roles: { resolve: async () => ROLE, clear: () => undefined },
-		serviceUsers: {
-			ensure: async (request) => {
-				ensured.push(request);
-				await ensureImpl(request);
-				return serviceUserId(request.clientId);
-			},
-			forget: () => undefined,
-			clear: () => undefined,
-		},
-		boundUsers,
-		accountabilities: {
-			build: async (accountability, user, role) => ({ ...accountability, user, role, roles: role ? [role] : [] }),
-			clear: () => undefined,
-		},
-		logger: { warn: (line) => logs.push(`warn ${line}`), error: (line) => logs.push(`error ${line}`) },
-	});
-}
 
 const request = (token?: string) => ({ req: { token } });
 

@@ -67,7 +67,7 @@ beforeAll(async () => {
 		table.uuid('id').primary();
 		table.string('first_name');
 		table.string('last_name');
-		table.string('title');
+		table.string('title', 50);
 		table.string('external_identifier').unique();
 		table.string('provider');
 		table.string('status').defaultTo('active');
@@ -238,4 +238,15 @@ test.each([
 	['a user without one', { id: v5('x', NIL), external_identifier: null }, false],
 ])('isServiceUserRow: %s → %s', (_, row, expected) => {
 	expect(isServiceUserRow(row)).toBe(expected);
+});
+
+test('a client id longer than the title column is cut there, and kept whole in external_identifier', async () => {
+	const long = `${'x'.repeat(60)}@clients`;
+	await store().ensure({ clientId: long, role: READERS, issuedAt: undefined });
+	const row = await knex('directus_users').where({ id: serviceUserId(long) }).first();
+	expect(row.title).toBe(`${'x'.repeat(49)}…`);
+	expect(row.external_identifier).toBe(long);
+	queries = [];
+	await store().ensure({ clientId: long, role: READERS, issuedAt: undefined });
+	expect(queries).toHaveLength(1); // a new store reads the row once, and finds its title current
 });
