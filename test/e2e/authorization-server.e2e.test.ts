@@ -4,15 +4,9 @@
  * (preset `rfc9068`, OpenID discovery) decides. The tests never sign a token themselves.
  */
 import { decodeJwt, decodeProtectedHeader } from 'jose';
-import { NIL, v5 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startAuthorizationServer } from '../../dev/authorization-server.mjs';
-import { startDirectus } from '../../dev/directus-instance.mjs';
-import { seedAccessModel, seededExtensionEnv } from '../../dev/seed.mjs';
+import { startAuthorizationServerStack, type AuthorizationServerStack } from '../helpers/authorization-server-stack.js';
 import { directusVersions } from './versions.js';
-
-type Directus = Awaited<ReturnType<typeof startDirectus>>;
-type AuthorizationServer = Awaited<ReturnType<typeof startAuthorizationServer>>;
 
 const RESOURCE = 'https://orders-api.example.test';
 // `svc#audit` is a scope of the API that no role is mapped to (SEED_SCOPE_ROLES maps read, write and admin).
@@ -25,31 +19,18 @@ const clients = {
 };
 
 describe.each(directusVersions())('Directus %s with oidc-provider as the issuer', (version) => {
-	let server: AuthorizationServer;
-	let directus: Directus;
+	let stack: AuthorizationServerStack;
+	let server: AuthorizationServerStack['server'];
+	let directus: AuthorizationServerStack['directus'];
 	let readers: string;
 
 	beforeAll(async () => {
-		server = await startAuthorizationServer({ clients, resource: RESOURCE, scopes: SCOPES });
-		directus = await startDirectus({
-			version,
-			env: {
-				...seededExtensionEnv({ issuer: server.issuer, audience: RESOURCE }),
-				BCC_AUTH_PRESET: 'rfc9068',
-				BCC_AUTH_DISCOVERY: 'true',
-			},
-		});
-		readers = (await seedAccessModel(directus)).roles.readers;
+		stack = await startAuthorizationServerStack(version, { clients, resource: RESOURCE, scopes: SCOPES });
+		({ server, directus } = stack);
+		readers = stack.roles.readers;
 	});
 
-	afterAll(async () => {
-		await directus?.stop();
-		await server?.stop();
-	});
-
-	const userOf = async (clientId: string) =>
-		(await directus.request(`/users/${v5(clientId, NIL)}?fields=id,role`, { token: directus.adminToken })).json?.data ??
-		null;
+	afterAll(() => stack?.stop());
 
 	test('the keys are found by discovery: the start-up line says so, and the JWKS comes from <issuer>/jwks', async () => {
 		expect(directus.extensionLogs().join('\n')).toContain(
@@ -57,10 +38,22 @@ describe.each(directusVersions())('Directus %s with oidc-provider as the issuer'
 		);
 		expect(server.hits('/.well-known/openid-configuration')).toBeGreaterThan(0);
 
-		const jwksBefore = server.hits('/jwks');
+		// The start-up check fetched the discovered JWKS once Directus was up, so the first token waits for nothing.
+		const deadline = Date.now() + 10_000;
+		while (
+			!directus.extensionLogs().some((line) => line.includes('start-up check: the JWKS')) &&
+			Date.now() < deadline
+		) {
+			await new Promise((resolve) => setTimeout(resolve, 100));
+		}
+		expect(directus.extensionLogs().join('\n')).toMatch(
+			/start-up check: the JWKS found by OpenID discovery .* answers with 1 signing key/,
+		);
+		expect(server.hits('/jwks')).toBe(1);
+
 		const { access_token: token } = await server.getToken({ clientId: 'reader', scope: 'svc#read' });
 		expect((await directus.request('/items/articles', { token })).status).toBe(200);
-		expect(server.hits('/jwks')).toBeGreaterThan(jwksBefore);
+		expect(server.hits('/jwks')).toBe(1);
 	});
 
 	test('a client granted a mapped scope reads articles as its service user, with the mapped role', async () => {
@@ -74,7 +67,7 @@ describe.each(directusVersions())('Directus %s with oidc-provider as the issuer'
 		const articles = await directus.request('/items/articles', { token: answer.access_token });
 		expect(articles.status).toBe(200);
 		expect(articles.json.data).toHaveLength(3);
-		expect(await userOf('reader')).toMatchObject({ role: readers });
+		expect(await stack.userOf('reader')).toMatchObject({ role: readers });
 		expect((await directus.request('/items/secrets', { token: answer.access_token })).status).toBe(403);
 	});
 
@@ -85,7 +78,7 @@ describe.each(directusVersions())('Directus %s with oidc-provider as the issuer'
 		const mark = directus.logs().length;
 		expect((await directus.request('/items/articles', { token })).status).toBe(401);
 		expect(directus.extensionLogs(mark).join('\n')).toContain('refused no_mapped_scope');
-		expect(await userOf('auditor')).toBeNull();
+		expect(await stack.userOf('auditor')).toBeNull();
 	});
 
 	test('a wrong secret gets the server its own 401 and no token', async () => {

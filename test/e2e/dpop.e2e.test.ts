@@ -8,16 +8,10 @@
  */
 import { hash, randomUUID } from 'node:crypto';
 import { calculateJwkThumbprint, decodeJwt, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
-import { NIL, v5 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startAuthorizationServer } from '../../dev/authorization-server.mjs';
-import { startDirectus } from '../../dev/directus-instance.mjs';
-import { seedAccessModel, seededExtensionEnv } from '../../dev/seed.mjs';
+import { startAuthorizationServerStack, type AuthorizationServerStack } from '../helpers/authorization-server-stack.js';
 import { openSocket } from './watched-socket.js';
 import { directusVersions } from './versions.js';
-
-type Directus = Awaited<ReturnType<typeof startDirectus>>;
-type AuthorizationServer = Awaited<ReturnType<typeof startAuthorizationServer>>;
 
 const RESOURCE = 'https://orders-api.example.test';
 const SCOPES = ['svc#read', 'svc#write'];
@@ -53,8 +47,9 @@ function makeProof(key: ProofKey, claims: Record<string, unknown>): Promise<stri
 const ath = (token: string) => hash('sha256', token, 'base64url');
 
 describe.each(directusVersions())('Directus %s: DPoP-bound tokens from oidc-provider', (version) => {
-	let server: AuthorizationServer;
-	let directus: Directus;
+	let stack: AuthorizationServerStack;
+	let server: AuthorizationServerStack['server'];
+	let directus: AuthorizationServerStack['directus'];
 	let key: ProofKey;
 	let readers: string;
 
@@ -79,31 +74,19 @@ describe.each(directusVersions())('Directus %s: DPoP-bound tokens from oidc-prov
 			json: (await response.json()) as { data?: unknown[]; errors?: { extensions: { code: string } }[] },
 		}));
 
-	const userOf = async (clientId: string) =>
-		(await directus.request(`/users/${v5(clientId, NIL)}?fields=id,role`, { token: directus.adminToken })).json?.data ??
-		null;
-
 	beforeAll(async () => {
 		key = await makeProofKey();
-		server = await startAuthorizationServer({ clients, resource: RESOURCE, scopes: SCOPES });
-		directus = await startDirectus({
-			version,
-			env: {
-				...seededExtensionEnv({ issuer: server.issuer, audience: RESOURCE }),
-				BCC_AUTH_PRESET: 'rfc9068',
-				BCC_AUTH_DISCOVERY: 'true',
-				PUBLIC_URL,
-				WEBSOCKETS_ENABLED: 'true',
-				WEBSOCKETS_REST_ENABLED: 'true',
-			},
+		stack = await startAuthorizationServerStack(version, {
+			clients,
+			resource: RESOURCE,
+			scopes: SCOPES,
+			env: { PUBLIC_URL, WEBSOCKETS_ENABLED: 'true', WEBSOCKETS_REST_ENABLED: 'true' },
 		});
-		readers = (await seedAccessModel(directus)).roles.readers;
+		({ server, directus } = stack);
+		readers = stack.roles.readers;
 	});
 
-	afterAll(async () => {
-		await directus?.stop();
-		await server?.stop();
-	});
+	afterAll(() => stack?.stop());
 
 	test('a bound token with a fresh proof per request is accepted, and acts as its service user', async () => {
 		const token = await boundToken('holder');
@@ -116,7 +99,7 @@ describe.each(directusVersions())('Directus %s: DPoP-bound tokens from oidc-prov
 			expect(answer.json.data).toHaveLength(3);
 			expect(answer.challenge).toBeNull();
 		}
-		expect(await userOf('holder')).toMatchObject({ role: readers });
+		expect(await stack.userOf('holder')).toMatchObject({ role: readers });
 	});
 
 	test('the same proof replayed is refused with 401 and a DPoP challenge', async () => {
@@ -175,7 +158,7 @@ describe.each(directusVersions())('Directus %s: DPoP-bound tokens from oidc-prov
 			expect(answer.challenge).toMatch(/^DPoP error="invalid_(dpop_proof|token)", error_description="[^"]+", algs="/);
 			expect(directus.extensionLogs(mark).join('\n')).toContain(`refused ${code}`);
 			expect(directus.extensionLogs(mark).join('\n')).not.toContain(token);
-			expect(await userOf('refused')).toBeNull();
+			expect(await stack.userOf('refused')).toBeNull();
 		});
 	});
 

@@ -50,7 +50,10 @@ export interface AuthenticateHarness {
 }
 
 /** Builds a fresh filter, with fresh records, for `issuer`. */
-export function authenticateHarness(issuer: LocalIssuer, options: AuthenticateHarnessOptions = {}): AuthenticateHarness {
+export function authenticateHarness(
+	issuer: LocalIssuer,
+	options: AuthenticateHarnessOptions = {},
+): AuthenticateHarness {
 	const config = parseConfig({
 		BCC_AUTH_ISSUER: issuer.issuer,
 		BCC_AUTH_AUDIENCE: issuer.audience,

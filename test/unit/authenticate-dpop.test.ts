@@ -2,26 +2,24 @@
  * The filter's DPoP and RFC 6750 parts: which scheme a token may come in, the proof on every request (cache hit or
  * not), and the `WWW-Authenticate` challenge set on the response. Real tokens and proofs, keys made at test time.
  */
-import type { Accountability } from '@directus/types';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startLocalIssuer } from '../../dev/local-issuer.mjs';
-import { createAuthenticate, hashToken, type AuthenticateFilter, type VerifiedClient } from '../../src/authenticate.js';
-import { parseConfig } from '../../src/config.js';
-import { BoundedCache } from '../../src/sync/bounded-cache.js';
-import { createKeyResolver } from '../../src/token/jwks.js';
-import { createTokenVerifier } from '../../src/token/verify-token.js';
+import { hashToken, type AuthenticateFilter } from '../../src/authenticate.js';
+import { serviceUserId } from '../../src/directus/service-user.js';
+import {
+	authenticateHarness,
+	base,
+	ROLE,
+	type AuthenticateHarness,
+	type AuthenticateHarnessOptions,
+	type LocalIssuer,
+} from '../helpers/authenticate-harness.js';
 
-type Issuer = Awaited<ReturnType<typeof startLocalIssuer>>;
-
-const ROLE = '00000000-0000-4000-8000-00000000000a';
 const PUBLIC_URL = 'https://cms.example.test/directus/';
-const base: Accountability = { role: null, user: null, roles: [], admin: false, app: false, ip: '127.0.0.1' };
 
-let issuer: Issuer;
+let issuer: LocalIssuer;
 let proofKey: { privateKey: CryptoKey; jwk: JWK; jkt: string };
-let ensured: number;
-let logs: string[];
 
 beforeAll(async () => {
 	issuer = await startLocalIssuer();
@@ -32,39 +30,9 @@ beforeAll(async () => {
 
 afterAll(() => issuer.stop());
 
-beforeEach(() => {
-	ensured = 0;
-	logs = [];
-});
-
-function filterFor(env: Record<string, unknown> = {}): AuthenticateFilter {
-	const config = parseConfig({
-		BCC_AUTH_ISSUER: issuer.issuer,
-		BCC_AUTH_AUDIENCE: issuer.audience,
-		BCC_AUTH_SCOPE_ROLES: 'svc#read=Readers',
-		PUBLIC_URL,
-		...env,
-	});
-
-	return createAuthenticate({
-		config,
-		verifyToken: createTokenVerifier({
-			...config,
-			keys: createKeyResolver({ jwksUri: `${issuer.url}/.well-known/jwks.json`, timeoutMs: 1000 }),
-		}),
-		verifiedTokens: new BoundedCache<string, VerifiedClient>(100),
-		roles: { resolve: async () => ROLE, clear: () => undefined },
-		serviceUsers: {
-			ensure: async ({ clientId }: { clientId: string }) => (ensured++, `user-of-${clientId}`),
-			forget: () => undefined,
-			clear: () => undefined,
-		} as never,
-		accountabilities: {
-			build: async (accountability, user, role) => ({ ...accountability, user, role, roles: role ? [role] : [] }),
-			clear: () => undefined,
-		},
-		logger: { warn: (line) => logs.push(`warn ${line}`), error: (line) => logs.push(`error ${line}`) },
-	});
+/** A fresh filter behind {@link PUBLIC_URL}, with `env` and `stubs` on top. */
+function harnessFor(env: Record<string, unknown> = {}, stubs: AuthenticateHarnessOptions = {}): AuthenticateHarness {
+	return authenticateHarness(issuer, { ...stubs, env: { PUBLIC_URL, ...env } });
 }
 
 const boundToken = () => issuer.mint({ sub: 'svc@clients', scope: 'svc#read', cnf: { jkt: proofKey.jkt } });
@@ -107,35 +75,35 @@ async function refusal(filter: AuthenticateFilter, meta: Record<string, unknown>
 	return `${error!.status} ${error!.code}`;
 }
 
-const lastRefusalCode = () => /refused (\S+):/.exec(logs.at(-1) ?? '')?.[1];
+const lastRefusalCode = (logs: string[]) => /refused (\S+):/.exec(logs.at(-1) ?? '')?.[1];
 
 describe('accepted', () => {
 	test('a DPoP-bound token with a fresh proof, and again with another fresh proof (cache hit)', async () => {
-		const filter = filterFor();
+		const { filter } = harnessFor();
 		const token = boundToken();
 
 		for (let i = 0; i < 2; i++) {
 			const { meta, headers } = request(`DPoP ${token}`, [await proofFor(token)]);
-			expect(await filter(base, meta)).toMatchObject({ user: 'user-of-svc@clients', role: ROLE });
+			expect(await filter(base, meta)).toMatchObject({ user: serviceUserId('svc@clients'), role: ROLE });
 			expect(headers.size).toBe(0);
 		}
 	});
 
 	test('a token without cnf as Bearer, in the default mode', async () => {
 		const token = plainToken();
-		expect(await filterFor()(base, request(`Bearer ${token}`, [], token).meta)).toMatchObject({ role: ROLE });
+		expect(await harnessFor().filter(base, request(`Bearer ${token}`, [], token).meta)).toMatchObject({ role: ROLE });
 	});
 
 	test('the scheme name in any case', async () => {
 		const token = boundToken();
 		const { meta } = request(`dpop ${token}`, [await proofFor(token)]);
-		expect(await filterFor()(base, meta)).toMatchObject({ role: ROLE });
+		expect(await harnessFor().filter(base, meta)).toMatchObject({ role: ROLE });
 	});
 
 	test('without an absolute PUBLIC_URL, htu is the request’s own origin', async () => {
 		const token = boundToken();
 		const proof = await proofFor(token, { htu: 'http://127.0.0.1:8055/items/articles' });
-		expect(await filterFor({ PUBLIC_URL: '/' })(base, request(`DPoP ${token}`, [proof]).meta)).toMatchObject({
+		expect(await harnessFor({ PUBLIC_URL: '/' }).filter(base, request(`DPoP ${token}`, [proof]).meta)).toMatchObject({
 			role: ROLE,
 		});
 	});
@@ -218,62 +186,47 @@ describe('refused, with a challenge, and nothing written', () => {
 		],
 	])('%s', async (_, make, code, challenge, env) => {
 		const { meta, headers } = await make();
-		const answer = await refusal(filterFor(env), meta);
+		const { filter, ensured, logs } = harnessFor(env);
+		const answer = await refusal(filter, meta);
 		expect(answer).toBe(code === 'token_expired' ? '401 TOKEN_EXPIRED' : '401 INVALID_CREDENTIALS');
-		expect(lastRefusalCode()).toBe(code);
+		expect(lastRefusalCode(logs)).toBe(code);
 		expect(headers.get('www-authenticate')).toContain(challenge);
 		if (challenge.startsWith('DPoP'))
 			expect(headers.get('www-authenticate')).toContain('algs="ES256 EdDSA PS256 RS256"');
-		expect(ensured).toBe(0);
+		expect(ensured).toEqual([]);
 	});
 
 	test('the cache never skips the proof: a verified, cached token with a replayed proof is refused', async () => {
-		const filter = filterFor();
+		const { filter, ensured, logs } = harnessFor();
 		const token = boundToken();
 		const proof = await proofFor(token);
 		await filter(base, request(`DPoP ${token}`, [proof]).meta);
-		expect(ensured).toBe(1);
+		expect(ensured).toHaveLength(1);
 
 		const { meta, headers } = request(`DPoP ${token}`, [proof]);
 		expect(await refusal(filter, meta)).toBe('401 INVALID_CREDENTIALS');
-		expect(lastRefusalCode()).toBe('dpop_replayed');
+		expect(lastRefusalCode(logs)).toBe('dpop_replayed');
 		expect(headers.get('www-authenticate')).toMatch(
 			/^DPoP error="invalid_dpop_proof", error_description="[^"]+", algs="/,
 		);
 
 		// Cached and bound, then sent as Bearer: still refused.
 		expect(await refusal(filter, request(`Bearer ${token}`, [], token).meta)).toBe('401 INVALID_CREDENTIALS');
-		expect(lastRefusalCode()).toBe('dpop_bound_token_as_bearer');
-		expect(ensured).toBe(1);
+		expect(lastRefusalCode(logs)).toBe('dpop_bound_token_as_bearer');
+		expect(ensured).toHaveLength(1);
 	});
 
 	test('a WebSocket auth message with a DPoP-bound token is refused; an unbound one is accepted', async () => {
-		const filter = filterFor();
+		const { filter, logs } = harnessFor();
 		expect(await refusal(filter, { message: { access_token: boundToken() } })).toBe('401 INVALID_CREDENTIALS');
-		expect(lastRefusalCode()).toBe('dpop_websocket_unsupported');
+		expect(lastRefusalCode(logs)).toBe('dpop_websocket_unsupported');
 		expect(await filter(base, { message: { access_token: plainToken() } })).toMatchObject({ role: ROLE });
 	});
 
 	test('a host fault is a 503 without a challenge', async () => {
-		const filter = createAuthenticate({
-			config: parseConfig({
-				BCC_AUTH_ISSUER: issuer.issuer,
-				BCC_AUTH_AUDIENCE: issuer.audience,
-				BCC_AUTH_SCOPE_ROLES: 'svc#read=Readers',
-			}),
-			verifyToken: createTokenVerifier({
-				...parseConfig({
-					BCC_AUTH_ISSUER: issuer.issuer,
-					BCC_AUTH_AUDIENCE: issuer.audience,
-					BCC_AUTH_SCOPE_ROLES: 'svc#read=Readers',
-				}),
-				keys: createKeyResolver({ jwksUri: `${issuer.url}/.well-known/jwks.json`, timeoutMs: 1000 }),
-			}),
-			verifiedTokens: new BoundedCache<string, VerifiedClient>(100),
+		// Without PUBLIC_URL, as a Bearer token needs none.
+		const { filter } = authenticateHarness(issuer, {
 			roles: { resolve: () => Promise.reject(new Error('database down')), clear: () => undefined },
-			serviceUsers: { ensure: async () => 'x', forget: () => undefined, clear: () => undefined } as never,
-			accountabilities: { build: async (a) => a, clear: () => undefined },
-			logger: { warn: (line) => logs.push(line), error: (line) => logs.push(line) },
 		});
 		const token = plainToken();
 		const { meta, headers } = request(`Bearer ${token}`, [], token);
@@ -282,29 +235,14 @@ describe('refused, with a challenge, and nothing written', () => {
 	});
 
 	test('a replay store that fails is a 503, not an acceptance', async () => {
-		const config = parseConfig({
-			BCC_AUTH_ISSUER: issuer.issuer,
-			BCC_AUTH_AUDIENCE: issuer.audience,
-			BCC_AUTH_SCOPE_ROLES: 'svc#read=Readers',
-			PUBLIC_URL,
-		});
-		const filter = createAuthenticate({
-			config,
-			verifyToken: createTokenVerifier({
-				...config,
-				keys: createKeyResolver({ jwksUri: `${issuer.url}/.well-known/jwks.json`, timeoutMs: 1000 }),
-			}),
-			verifiedTokens: new BoundedCache<string, VerifiedClient>(100),
-			roles: { resolve: async () => ROLE, clear: () => undefined },
-			serviceUsers: { ensure: async () => (ensured++, 'x'), forget: () => undefined, clear: () => undefined } as never,
-			accountabilities: { build: async (a) => a, clear: () => undefined },
-			logger: { warn: (line) => logs.push(line), error: (line) => logs.push(line) },
-			dpopReplay: { claim: () => Promise.reject(new Error('redis down')) },
-		});
+		const { filter, ensured } = harnessFor(
+			{},
+			{ dpopReplay: { claim: () => Promise.reject(new Error('redis down')) } },
+		);
 		const token = boundToken();
 		expect(await refusal(filter, request(`DPoP ${token}`, [await proofFor(token)]).meta)).toBe(
 			'503 SERVICE_UNAVAILABLE',
 		);
-		expect(ensured).toBe(0);
+		expect(ensured).toEqual([]);
 	});
 });

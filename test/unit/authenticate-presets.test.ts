@@ -3,26 +3,20 @@
  * Cognito case, where no `aud` is checked and a bound client must still show a scope of this API.
  * Real verification against a JWKS on 127.0.0.1; recording stubs for the database-backed parts.
  */
-import type { Accountability } from '@directus/types';
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startLocalIssuer } from '../../dev/local-issuer.mjs';
-import { createAuthenticate, type AuthenticateFilter, type VerifiedClient } from '../../src/authenticate.js';
-import { parseConfig } from '../../src/config.js';
 import type { BoundUsers } from '../../src/directus/bound-users.js';
-import { serviceUserId, type ServiceUserRequest } from '../../src/directus/service-user.js';
-import { BoundedCache } from '../../src/sync/bounded-cache.js';
-import { createKeyResolver } from '../../src/token/jwks.js';
-import { createTokenVerifier } from '../../src/token/verify-token.js';
+import { serviceUserId } from '../../src/directus/service-user.js';
+import {
+	authenticateHarness,
+	base,
+	type AuthenticateHarness,
+	type LocalIssuer,
+} from '../helpers/authenticate-harness.js';
 
-type Issuer = Awaited<ReturnType<typeof startLocalIssuer>>;
-
-const ROLE = '00000000-0000-4000-8000-00000000000a';
 const OPS = { id: '00000000-0000-4000-8000-0000000000b0', role: 'ops-role', status: 'active' };
-const base: Accountability = { role: null, user: null, roles: [], admin: false, app: false, ip: '127.0.0.1' };
 
-let issuer: Issuer;
-let ensured: ServiceUserRequest[];
-let logs: string[];
+let issuer: LocalIssuer;
 
 beforeAll(async () => {
 	issuer = await startLocalIssuer();
@@ -30,50 +24,17 @@ beforeAll(async () => {
 
 afterAll(() => issuer.stop());
 
-beforeEach(() => {
-	ensured = [];
-	logs = [];
-});
-
-function filterFor(env: Record<string, unknown>): AuthenticateFilter {
-	const config = parseConfig({
-		BCC_AUTH_ISSUER: issuer.issuer,
-		BCC_AUTH_AUDIENCE: issuer.audience,
-		BCC_AUTH_SCOPE_ROLES: 'svc#read=Readers',
-		...env,
-	});
+/** A fresh filter with `env`, where every `BCC_AUTH_CLIENTS` binding resolves to the user {@link OPS}. */
+function harnessFor(env: Record<string, unknown>): AuthenticateHarness {
 	const boundUsers: BoundUsers = { resolve: async () => OPS, clear: () => undefined };
-
-	return createAuthenticate({
-		config,
-		verifyToken: createTokenVerifier({
-			...config,
-			keys: createKeyResolver({ jwksUri: `${issuer.url}/.well-known/jwks.json`, timeoutMs: 1000 }),
-		}),
-		verifiedTokens: new BoundedCache<string, VerifiedClient>(100),
-		roles: { resolve: async () => ROLE, clear: () => undefined },
-		serviceUsers: {
-			ensure: async (request) => {
-				ensured.push(request);
-				return serviceUserId(request.clientId);
-			},
-			forget: () => undefined,
-			clear: () => undefined,
-		},
-		boundUsers,
-		accountabilities: {
-			build: async (accountability, user, role) => ({ ...accountability, user, role, roles: role ? [role] : [] }),
-			clear: () => undefined,
-		},
-		logger: { warn: (line) => logs.push(`warn ${line}`), error: (line) => logs.push(`error ${line}`) },
-	});
+	return authenticateHarness(issuer, { env, boundUsers });
 }
 
 /**
  * What the filter made of a token: `accepted <user>`, `untouched` (left to Directus), or `<status> <Directus code>
  * <reason code>` for a refusal, the reason read from its one log line.
  */
-async function outcome(filter: AuthenticateFilter, token: string): Promise<string> {
+async function outcome({ filter, logs }: AuthenticateHarness, token: string): Promise<string> {
 	try {
 		const result = await filter(base, { req: { token, headers: { authorization: `Bearer ${token}` } } });
 		return result === base ? 'untouched' : `accepted ${result.user}`;
@@ -99,14 +60,16 @@ describe('BCC_AUTH_TOKEN_TYPE=at+jwt: a recognised token without typ at+jwt is r
 		['at+jwt', 'dpop+jwt', '401 INVALID_CREDENTIALS invalid_token_type'],
 	])('BCC_AUTH_TOKEN_TYPE %s, typ %s → %s', async (tokenType, typ, expected) => {
 		const token = issuer.mint({ sub: client, scope: 'svc#read' }, { header: { typ } });
-		expect(await outcome(filterFor({ BCC_AUTH_TOKEN_TYPE: tokenType }), token)).toBe(expected);
-		if (expected !== accepted) expect(ensured).toEqual([]);
+		const harness = harnessFor({ BCC_AUTH_TOKEN_TYPE: tokenType });
+		expect(await outcome(harness, token)).toBe(expected);
+		if (expected !== accepted) expect(harness.ensured).toEqual([]);
 	});
 
 	test('a token the preset does not recognise (a user token of the issuer) is still left to Directus', async () => {
 		const token = issuer.mint({ sub: 'auth0|user', gty: undefined, scope: 'openid' }, { header: { typ: 'JWT' } });
-		expect(await outcome(filterFor({ BCC_AUTH_TOKEN_TYPE: 'at+jwt' }), token)).toBe('untouched');
-		expect(logs).toEqual([]);
+		const harness = harnessFor({ BCC_AUTH_TOKEN_TYPE: 'at+jwt' });
+		expect(await outcome(harness, token)).toBe('untouched');
+		expect(harness.logs).toEqual([]);
 	});
 });
 
@@ -122,7 +85,7 @@ describe('BCC_AUTH_PRESET=rfc9068 (the shape oidc-provider issues)', () => {
 		['a user access token', 'untouched', { sub: 'user-1', scope: 'svc#read' }, 'at+jwt'],
 	])('%s → %s', async (_, expected, claims, typ) => {
 		const token = issuer.mint({ sub: 'billing', client_id: 'billing', gty: undefined, ...claims }, { header: { typ } });
-		expect(await outcome(filterFor({ BCC_AUTH_PRESET: 'rfc9068' }), token)).toBe(expected);
+		expect(await outcome(harnessFor({ BCC_AUTH_PRESET: 'rfc9068' }), token)).toBe(expected);
 	});
 });
 
@@ -144,18 +107,18 @@ describe('Cognito without an audience: a bound client needs a mapped scope too',
 		['other-api/read', '401 INVALID_CREDENTIALS no_mapped_scope'],
 		[undefined, '401 INVALID_CREDENTIALS no_mapped_scope'],
 	])('no aud check, bound client with scope %s → %s', async (scope, expected) => {
-		expect(await outcome(filterFor(env(undefined)), cognito('bound-client', scope))).toBe(expected);
+		expect(await outcome(harnessFor(env(undefined)), cognito('bound-client', scope))).toBe(expected);
 	});
 
 	test('where the audience is checked, the binding alone authorises, as for every other preset', async () => {
 		const token = cognito('bound-client', undefined, issuer.audience);
-		expect(await outcome(filterFor(env(issuer.audience)), token)).toBe(boundAccepted);
+		expect(await outcome(harnessFor(env(issuer.audience)), token)).toBe(boundAccepted);
 	});
 
 	test.each([
 		['free-client', 'other-api/read', '401 INVALID_CREDENTIALS no_mapped_scope'],
 		['stranger', 'svc#read', '401 INVALID_CREDENTIALS client_not_allowed'],
 	])('unbound client %s with %s → %s (as before)', async (clientId, scope, expected) => {
-		expect(await outcome(filterFor(env(undefined)), cognito(clientId, scope))).toBe(expected);
+		expect(await outcome(harnessFor(env(undefined)), cognito(clientId, scope))).toBe(expected);
 	});
 });
