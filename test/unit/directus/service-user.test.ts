@@ -243,7 +243,9 @@ test.each([
 test('a client id longer than the title column is cut there, and kept whole in external_identifier', async () => {
 	const long = `${'x'.repeat(60)}@clients`;
 	await store().ensure({ clientId: long, role: READERS, issuedAt: undefined });
-	const row = await knex('directus_users').where({ id: serviceUserId(long) }).first();
+	const row = await knex('directus_users')
+		.where({ id: serviceUserId(long) })
+		.first();
 	expect(row.title).toBe(`${'x'.repeat(49)}…`);
 	expect(row.external_identifier).toBe(long);
 	queries = [];
