@@ -131,7 +131,7 @@ export function parseConfig(env: Env): Config {
 	};
 
 	const issuer = read('BCC_AUTH_ISSUER', parseIssuer);
-	const preset = read('BCC_AUTH_PRESET', parsePreset, DEFAULTS.BCC_AUTH_PRESET);
+	const preset = read('BCC_AUTH_PRESET', oneOf(PRESET_NAMES), DEFAULTS.BCC_AUTH_PRESET);
 	const presetShape = PRESETS[preset ?? DEFAULTS.BCC_AUTH_PRESET];
 	const discovery = read('BCC_AUTH_DISCOVERY', parseBoolean, false);
 	const clients = read('BCC_AUTH_CLIENTS', parseClients, []);
@@ -183,7 +183,9 @@ export function parseConfig(env: Env): Config {
 			: read('BCC_AUTH_JWKS_URI', parseUrl, issuer ? joinUrl(issuer, '.well-known/jwks.json') : ''),
 		clients,
 		clientsOnly: explicitClientsOnly || audiences?.length === 0,
-		algorithms: read('BCC_AUTH_ALGORITHMS', parseAlgorithms, [...DEFAULTS.BCC_AUTH_ALGORITHMS]),
+		algorithms: read('BCC_AUTH_ALGORITHMS', asymmetricAlgorithms(ASYMMETRIC_ALGORITHMS), [
+			...DEFAULTS.BCC_AUTH_ALGORITHMS,
+		]),
 		clockTolerance: read('BCC_AUTH_CLOCK_TOLERANCE', nonNegativeNumber(300), DEFAULTS.BCC_AUTH_CLOCK_TOLERANCE),
 		userProvider: read('BCC_AUTH_USER_PROVIDER', parseProvider, DEFAULTS.BCC_AUTH_USER_PROVIDER),
 		jwksTimeoutMs: read('BCC_AUTH_JWKS_TIMEOUT', positiveInteger, DEFAULTS.BCC_AUTH_JWKS_TIMEOUT),
@@ -191,8 +193,10 @@ export function parseConfig(env: Env): Config {
 		deprecations: jwksRate.deprecations,
 		tokenCacheMax: read('BCC_AUTH_TOKEN_CACHE_MAX', positiveInteger, DEFAULTS.BCC_AUTH_TOKEN_CACHE_MAX),
 		stateTtlMs: read('BCC_AUTH_STATE_TTL', nonNegativeNumber(86_400), DEFAULTS.BCC_AUTH_STATE_TTL) * 1000,
-		dpop: read('BCC_AUTH_DPOP', parseDpopMode, DEFAULTS.BCC_AUTH_DPOP),
-		dpopAlgorithms: read('BCC_AUTH_DPOP_ALGORITHMS', parseDpopAlgorithms, [...DEFAULTS.BCC_AUTH_DPOP_ALGORITHMS]),
+		dpop: read('BCC_AUTH_DPOP', oneOf(DPOP_MODES), DEFAULTS.BCC_AUTH_DPOP),
+		dpopAlgorithms: read('BCC_AUTH_DPOP_ALGORITHMS', asymmetricAlgorithms(DPOP_ALGORITHMS), [
+			...DEFAULTS.BCC_AUTH_DPOP_ALGORITHMS,
+		]),
 		dpopIatWindow: read('BCC_AUTH_DPOP_IAT_WINDOW', positiveNumber(300), DEFAULTS.BCC_AUTH_DPOP_IAT_WINDOW),
 		// Directus's own variable, never a problem of ours: its default `/` is relative, and then `htu` is built from
 		// the request's own protocol and Host (see `src/directus/dpop-request.ts`).
@@ -325,12 +329,15 @@ function parseClients(value: unknown): ClientBinding[] {
 	return bindings;
 }
 
-function parsePreset(value: unknown): PresetName {
-	const preset = singleString(value).toLowerCase();
-	if (!(PRESET_NAMES as readonly string[]).includes(preset)) {
-		throw new Error(`must be one of ${PRESET_NAMES.join(', ')}, got "${preset}"`);
-	}
-	return preset as PresetName;
+/** One of `choices`, in any case. */
+function oneOf<T extends string>(choices: readonly T[]) {
+	return (value: unknown): T => {
+		const choice = singleString(value).toLowerCase();
+		if (!(choices as readonly string[]).includes(choice)) {
+			throw new Error(`must be one of ${choices.join(', ')}, got "${choice}"`);
+		}
+		return choice as T;
+	};
 }
 
 /** `at+jwt` in any case, with or without `application/` (RFC 7515 §4.1.9): the one type RFC 9068 defines. */
@@ -353,38 +360,22 @@ function parseName(value: unknown): string {
 	return name;
 }
 
-function parseAlgorithms(value: unknown): Algorithm[] {
-	const algorithms = parseList(value);
+/**
+ * A list of algorithms from `allowed`. Why only asymmetric ones, for tokens and DPoP proofs alike: with `none` or HMAC
+ * anyone holding the public key (or, for a proof, whose key travels in the proof itself) could sign.
+ */
+function asymmetricAlgorithms<T extends string>(allowed: readonly T[]) {
+	return (value: unknown): T[] => {
+		const algorithms = parseList(value);
 
-	for (const algorithm of algorithms) {
-		// Why: `none` and HMAC would let anyone holding the public key (or nobody at all) mint tokens.
-		if (!(ASYMMETRIC_ALGORITHMS as readonly string[]).includes(algorithm)) {
-			throw new Error(`accepts only asymmetric algorithms (${ASYMMETRIC_ALGORITHMS.join(', ')}), got "${algorithm}"`);
+		for (const algorithm of algorithms) {
+			if (!(allowed as readonly string[]).includes(algorithm)) {
+				throw new Error(`accepts only asymmetric algorithms (${allowed.join(', ')}), got "${algorithm}"`);
+			}
 		}
-	}
 
-	return algorithms as Algorithm[];
-}
-
-function parseDpopMode(value: unknown): DpopMode {
-	const mode = singleString(value).toLowerCase();
-	if (!(DPOP_MODES as readonly string[]).includes(mode)) {
-		throw new Error(`must be one of ${DPOP_MODES.join(', ')}, got "${mode}"`);
-	}
-	return mode as DpopMode;
-}
-
-function parseDpopAlgorithms(value: unknown): DpopAlgorithm[] {
-	const algorithms = parseList(value);
-
-	for (const algorithm of algorithms) {
-		// Why: a proof's key travels in the proof itself; with HMAC or `none` the proof would prove nothing.
-		if (!(DPOP_ALGORITHMS as readonly string[]).includes(algorithm)) {
-			throw new Error(`accepts only asymmetric algorithms (${DPOP_ALGORITHMS.join(', ')}), got "${algorithm}"`);
-		}
-	}
-
-	return algorithms as DpopAlgorithm[];
+		return algorithms as T[];
+	};
 }
 
 function absolutePublicUrl(value: unknown): string | undefined {

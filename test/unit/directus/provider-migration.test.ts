@@ -2,9 +2,10 @@
  * The provider migration against a real PostgreSQL (127.0.0.1:5432, user postgres, as the end-to-end suite uses):
  * a `directus_users` table of the columns it reads, in a schema of its own that is dropped afterwards.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { InvalidPayloadError } from '@directus/errors';
-import knexFactory, { type Knex } from 'knex';
+import type { Knex } from 'knex';
+import { createUsersSchema, type TestSchema } from '../../helpers/postgres-schema.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import {
 	hostRefusesCustomProviders,
@@ -14,15 +15,7 @@ import {
 } from '../../../src/directus/provider-migration.js';
 import { GUIDE_PROVIDER, serviceUserId } from '../../../src/directus/service-user.js';
 
-const schema = `bcc_unit_${randomBytes(6).toString('hex')}`;
-const connect = (): Knex =>
-	knexFactory({
-		client: 'pg',
-		connection: { host: '127.0.0.1', port: 5432, user: 'postgres', database: 'postgres' },
-		searchPath: [schema],
-		pool: { min: 0, max: 2 },
-	});
-
+let schema: TestSchema;
 let knex: Knex;
 
 interface Row {
@@ -49,26 +42,11 @@ const users = async (): Promise<Record<string, Pick<Row, 'provider' | 'status'>>
 	);
 
 beforeAll(async () => {
-	knex = connect();
-	await knex.raw('CREATE SCHEMA ??', [schema]);
-	await knex.schema.createTable('directus_users', (table) => {
-		table.uuid('id').primary();
-		table.string('provider', 128).notNullable().defaultTo('default');
-		table.string('status', 16).notNullable().defaultTo('active');
-		table.string('external_identifier', 255).unique();
-	});
-	await knex.schema.createTable('directus_revisions', (table) => {
-		table.increments('id');
-		table.string('collection', 64).notNullable();
-		table.string('item', 255).notNullable();
-		table.json('delta');
-	});
+	schema = await createUsersSchema();
+	knex = schema.knex;
 });
 
-afterAll(async () => {
-	await knex?.raw('DROP SCHEMA IF EXISTS ?? CASCADE', [schema]);
-	await knex?.destroy();
-});
+afterAll(() => schema?.drop());
 
 beforeEach(async () => {
 	await knex('directus_users').delete();
@@ -170,7 +148,7 @@ describe('on a host that refuses custom providers, with BCC_AUTH_USER_PROVIDER=a
 			serviceUser(`race-${i}@clients`, i % 4 ? 'active' : INACTIVE_LICENSE_STATUS),
 		);
 		await knex.batchInsert('directus_users', rows, 200);
-		const instances = Array.from({ length: 6 }, connect);
+		const instances = Array.from({ length: 6 }, () => schema.connect());
 
 		try {
 			const results = await Promise.all(

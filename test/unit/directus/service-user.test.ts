@@ -2,9 +2,8 @@
  * The service users against a real PostgreSQL table shaped like `directus_users`, with a UsersService stand-in that
  * writes to it (or fails the way Directus does), counting every query the store makes.
  */
-import { randomBytes } from 'node:crypto';
 import { createError } from '@directus/errors';
-import knexFactory, { type Knex } from 'knex';
+import type { Knex } from 'knex';
 import { NIL, v5 } from 'uuid';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import {
@@ -16,13 +15,10 @@ import {
 	type UsersServiceLike,
 } from '../../../src/directus/service-user.js';
 import { TokenRejectedError } from '../../../src/token/token-rejected-error.js';
+import { createUsersSchema, type TestSchema } from '../../helpers/postgres-schema.js';
 
 const READERS = '11111111-1111-4111-8111-111111111111';
 const WRITERS = '22222222-2222-4222-8222-222222222222';
-const database = `bcc_unit_${randomBytes(5).toString('hex')}`;
-const connection = { host: '127.0.0.1', port: 5432, user: 'postgres', password: '' };
-
-let admin: Knex;
 let knex: Knex;
 let queries: string[] = [];
 let created: Record<string, unknown>[];
@@ -58,29 +54,21 @@ function store(options: { provider?: string; beforeWrite?: () => void } = {}): S
 	});
 }
 
+let schema: TestSchema;
+
 beforeAll(async () => {
-	admin = knexFactory({ client: 'pg', connection: { ...connection, database: 'postgres' } });
-	await admin.raw(`CREATE DATABASE ${database}`);
-	knex = knexFactory({ client: 'pg', connection: { ...connection, database } });
-	knex.on('query', (query: { sql: string }) => queries.push(query.sql));
-	await knex.schema.createTable('directus_users', (table) => {
-		table.uuid('id').primary();
+	schema = await createUsersSchema((table) => {
 		table.string('first_name');
 		table.string('last_name');
 		table.string('title', 50);
-		table.string('external_identifier').unique();
-		table.string('provider');
-		table.string('status').defaultTo('active');
 		table.uuid('role');
 		table.timestamp('last_access');
 	});
+	knex = schema.knex;
+	knex.on('query', (query: { sql: string }) => queries.push(query.sql));
 });
 
-afterAll(async () => {
-	await knex?.destroy();
-	await admin?.raw(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-	await admin?.destroy();
-});
+afterAll(() => schema?.drop());
 
 beforeEach(async () => {
 	await knex('directus_users').delete();

@@ -2,43 +2,23 @@
  * The provider migration wired into Directus: the provider new service users get, the log lines, and the cache
  * clear after a move; against a real PostgreSQL (127.0.0.1:5432) in a schema of its own, with stand-in services.
  */
-import { randomBytes } from 'node:crypto';
 import { InvalidPayloadError } from '@directus/errors';
 import type { SchemaOverview } from '@directus/types';
 import knexFactory, { type Knex } from 'knex';
+import { createUsersSchema, type TestSchema } from '../../helpers/postgres-schema.js';
 import { afterAll, beforeAll, beforeEach, expect, test } from 'vitest';
 import { upgradeServiceUserProviders, type UpgradeProvidersOptions } from '../../../src/directus/upgrade-providers.js';
 import { GUIDE_PROVIDER, serviceUserId } from '../../../src/directus/service-user.js';
 
-const schema = `bcc_unit_${randomBytes(6).toString('hex')}`;
+let schema: TestSchema;
 let knex: Knex;
 
 beforeAll(async () => {
-	knex = knexFactory({
-		client: 'pg',
-		connection: { host: '127.0.0.1', port: 5432, user: 'postgres', database: 'postgres' },
-		searchPath: [schema],
-		pool: { min: 0, max: 2 },
-	});
-	await knex.raw('CREATE SCHEMA ??', [schema]);
-	await knex.schema.createTable('directus_users', (table) => {
-		table.uuid('id').primary();
-		table.string('provider', 128).notNullable();
-		table.string('status', 16).notNullable();
-		table.string('external_identifier', 255);
-	});
-	await knex.schema.createTable('directus_revisions', (table) => {
-		table.increments('id');
-		table.string('collection', 64);
-		table.string('item', 255);
-		table.json('delta');
-	});
+	schema = await createUsersSchema();
+	knex = schema.knex;
 });
 
-afterAll(async () => {
-	await knex?.raw('DROP SCHEMA IF EXISTS ?? CASCADE', [schema]);
-	await knex?.destroy();
-});
+afterAll(() => schema?.drop());
 
 beforeEach(async () => {
 	await knex('directus_users').delete();
