@@ -5,21 +5,21 @@
 import { hash } from 'node:crypto';
 import { InvalidCredentialsError, ServiceUnavailableError, TokenExpiredError } from '@directus/errors';
 import type { Accountability } from '@directus/types';
-import type { AccountabilityBuilder } from './directus/accountability.js';
-import type { BoundedCache } from './sync/bounded-cache.js';
-import type { BoundUsers } from './directus/bound-users.js';
 import { SERVICE_USER_BINDING, type Config, type ScopeRole } from './config.js';
-import { decodeUnverified } from './token/decode-jwt.js';
-import { printable } from './token/printable.js';
-import { isAccessTokenType, readClaim } from './token/presets.js';
+import type { AccountabilityBuilder } from './directus/accountability.js';
+import type { BoundUsers } from './directus/bound-users.js';
+import { readPresentedToken, setResponseHeader, type PresentedToken } from './directus/dpop-request.js';
 import type { RoleResolver } from './directus/roles.js';
-import { readScopes, resolveScopeRole } from './token/scopes.js';
 import type { ServiceUsers } from './directus/service-user.js';
+import type { BoundedCache } from './sync/bounded-cache.js';
+import { createLocalReplayStore, type ReplayStore } from './sync/dpop-replay.js';
+import { decodeUnverified } from './token/decode-jwt.js';
+import { createDpopVerifier } from './token/dpop.js';
+import { isAccessTokenType, readClaim } from './token/presets.js';
+import { printable } from './token/printable.js';
+import { readScopes, resolveScopeRole } from './token/scopes.js';
 import { TokenRejectedError, type RejectionCode } from './token/token-rejected-error.js';
 import type { TokenVerifier } from './token/verify-token.js';
-import { createDpopVerifier } from './token/dpop.js';
-import { createLocalReplayStore, type ReplayStore } from './sync/dpop-replay.js';
-import { readPresentedToken, setResponseHeader, type PresentedToken } from './directus/dpop-request.js';
 import { formatChallenge } from './token/www-authenticate.js';
 
 /** What is remembered of a verified token, under the hash of its text, until it expires. */

@@ -2,26 +2,26 @@
  * directus-extension-auth-client-credentials: OAuth2 client-credentials access tokens for the Directus API.
  * Wires the parts together and registers the `authenticate` filter plus the actions that keep caches fresh.
  */
-import { defineHook } from '@directus/extensions-sdk';
 import type { Server } from 'node:http';
+import { defineHook } from '@directus/extensions-sdk';
 import type { SchemaOverview } from '@directus/types';
-import { createAccountabilityBuilder } from './directus/accountability.js';
 import { createAuthenticate, LOG_PREFIX, type VerifiedClient } from './authenticate.js';
-import { BoundedCache } from './sync/bounded-cache.js';
-import { createBoundUsers } from './directus/bound-users.js';
 import { parseConfig } from './config.js';
 import { reportStartup } from './startup-report.js';
-import { createJwksUriDiscovery } from './token/discovery.js';
-import { createKeyResolver } from './token/jwks.js';
-import { createRoleResolver } from './directus/roles.js';
+import { createAccountabilityBuilder } from './directus/accountability.js';
+import { createBoundUsers } from './directus/bound-users.js';
 import { createServiceUserDeleteGuard } from './directus/guard-service-user-delete.js';
+import { createRoleResolver } from './directus/roles.js';
 import { createServiceUsers, serviceUserId, type UsersServiceLike } from './directus/service-user.js';
+import { upgradeServiceUserProviders } from './directus/upgrade-providers.js';
+import { BoundedCache } from './sync/bounded-cache.js';
 import { createInvalidationBus, type Invalidation } from './sync/bus.js';
 import { createConnectionRegistry } from './sync/connections.js';
 import { createRedisReplayStore } from './sync/dpop-replay.js';
+import { createJwksUriDiscovery } from './token/discovery.js';
 import { replayRetentionMs } from './token/dpop.js';
+import { createKeyResolver } from './token/jwks.js';
 import { TokenRejectedError } from './token/token-rejected-error.js';
-import { upgradeServiceUserProviders } from './directus/upgrade-providers.js';
 import { createTokenVerifier } from './token/verify-token.js';
 
 /** Collections whose changes can alter a role tree, a policy's flags or who holds which policy. */
