@@ -240,3 +240,18 @@ test('a client id longer than the title column is cut there, and kept whole in e
 	await store().ensure({ clientId: long, role: READERS, issuedAt: undefined });
 	expect(queries).toHaveLength(1); // a new store reads the row once, and finds its title current
 });
+
+test('a read overtaken by an admin change is used once but not cached: no stale refill', async () => {
+	const users = store();
+	const request = { clientId: 'racing@clients', role: READERS, issuedAt: undefined };
+	await users.ensure(request);
+
+	users.forget([serviceUserId('racing@clients')]);
+	const slow = users.ensure(request); // its read is in flight…
+	users.forget([serviceUserId('racing@clients')]); // …when the admin's change lands
+	await slow;
+
+	queries = [];
+	await users.ensure(request);
+	expect(queries).toHaveLength(1); // read again, not served from what the overtaken read found
+});
