@@ -214,8 +214,11 @@ export function createAuthenticate(deps: AuthenticateDependencies): Authenticate
 		const client = verifiedTokens.get(cacheKey) ?? (await verifyClient(presented.token, cacheKey));
 		if (!client) return accountability;
 
-		// Before anything is read or written for the client: a refused proof leaves no trace but a log line.
-		await checkSender(client, presented, cacheKey);
+		// Before anything is read or written for the client: a refused proof leaves no trace but a log line. (A plain
+		// bearer token, the common case, skips the call and its await.)
+		if (client.jkt !== undefined || presented.scheme === 'dpop' || config.dpop === 'required') {
+			await checkSender(client, presented, cacheKey);
+		}
 
 		try {
 			const result = await authorize(client, accountability);

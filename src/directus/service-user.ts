@@ -36,8 +36,8 @@ export function clientTitle(clientId: string): string {
 }
 
 /** The `external_identifier` of a role user: its first user's id and the role, so it is unique and traceable. */
-function roleUserIdentifier(clientId: string, roleId: string): string {
-	return `${serviceUserId(clientId)}:${roleId.toLowerCase()}`;
+function roleUserIdentifier(firstUserId: string, roleId: string): string {
+	return `${firstUserId}:${roleId.toLowerCase()}`;
 }
 
 /**
@@ -113,6 +113,17 @@ export function createServiceUsers(options: ServiceUsersOptions): ServiceUsers {
 	// the TTL instead of retried in full on every request.
 	const failures = new BoundedCache<string, TokenRejectedError>(10_000, now);
 	const flights = new Map<string, Promise<UserState>>();
+	// Why: a UUIDv5 is a SHA-1 and two UUID parses, the largest cost of a cache hit if computed per request.
+	const ids = new BoundedCache<string, string>(100_000, now);
+	const idOf = (clientId: string, role?: string): string => {
+		const key = role === undefined ? clientId : `${clientId}\n${role}`;
+		let id = ids.get(key);
+		if (id === undefined) {
+			id = role === undefined ? serviceUserId(clientId) : roleUserId(clientId, role);
+			ids.set(key, id, Infinity);
+		}
+		return id;
+	};
 	const providerIsAuto = options.provider === 'auto';
 	let provider = providerIsAuto ? GUIDE_PROVIDER : options.provider;
 
@@ -221,16 +232,23 @@ export function createServiceUsers(options: ServiceUsersOptions): ServiceUsers {
 		return state;
 	};
 
-	const isCurrent = (state: UserState | undefined, user: PlannedUser): state is UserState =>
+	/** A cached state good for this request: a suspension, or an active user that already saw a token this new. */
+	const current = (
+		state: UserState | undefined,
+		clientId: string,
+		issuedAt: number | undefined,
+	): UserState | undefined =>
 		state !== undefined &&
 		(state.status !== 'active' ||
-			(state.title === clientTitle(user.clientId) &&
-				(user.issuedAt === undefined || (state.lastAccess ?? -Infinity) >= user.issuedAt)));
+			(state.title === clientTitle(clientId) &&
+				(issuedAt === undefined || (state.lastAccess ?? -Infinity) >= issuedAt)))
+			? state
+			: undefined;
 
 	/** The user's current state: cached, joined to an upsert under way, or synced now. */
 	const stateOf = async (user: PlannedUser): Promise<UserState> => {
-		const cached = states.get(user.id);
-		if (isCurrent(cached, user)) return cached;
+		const cached = current(states.get(user.id), user.clientId, user.issuedAt);
+		if (cached) return cached;
 
 		const failure = failures.get(user.id);
 		if (failure) throw failure;
@@ -240,8 +258,8 @@ export function createServiceUsers(options: ServiceUsersOptions): ServiceUsers {
 
 			if (running) {
 				// Join the upsert under way; if it served an older token, go round again.
-				const state = await running.catch(() => undefined);
-				if (isCurrent(state, user)) return state;
+				const state = current(await running.catch(() => undefined), user.clientId, user.issuedAt);
+				if (state) return state;
 				continue;
 			}
 
@@ -268,14 +286,17 @@ export function createServiceUsers(options: ServiceUsersOptions): ServiceUsers {
 	return {
 		async ensure(request) {
 			const { clientId, role, issuedAt } = request;
-			const firstId = serviceUserId(clientId);
-			const first = await stateOf({ id: firstId, clientId, externalIdentifier: clientId, role, issuedAt });
+			const firstId = idOf(clientId);
+			// A cache hit pays no await here.
+			const first =
+				current(states.get(firstId), clientId, issuedAt) ??
+				(await stateOf({ id: firstId, clientId, externalIdentifier: clientId, role, issuedAt }));
 			refuseUnlessActive(first, 'the service user');
 			if (first.role === role) return firstId;
 
 			// Another role than the first user's: the client's user for that role, made once and kept.
-			const id = roleUserId(clientId, role);
-			const planned = { id, clientId, externalIdentifier: roleUserIdentifier(clientId, role), role, issuedAt };
+			const id = idOf(clientId, role);
+			const planned = { id, clientId, externalIdentifier: roleUserIdentifier(firstId, role), role, issuedAt };
 			const state = await stateOf(planned);
 			refuseUnlessActive(state, `the service user for role ${role}`);
 
