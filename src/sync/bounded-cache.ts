@@ -13,6 +13,7 @@ export class BoundedCache<K, V> {
 	// A TypeScript-private field, not `#entries`: the SDK's build turns `#` fields into WeakMap lookups on every access.
 	private readonly entries = new Map<K, { value: V; expiresAt: number }>();
 	private currentGeneration = 0;
+	private readonly loading = new Map<K, Promise<V>>();
 
 	constructor(
 		readonly maxEntries: number,
@@ -62,26 +63,40 @@ export class BoundedCache<K, V> {
 
 	/**
 	 * The cached value, or else `load()`'s, kept for `ttlMs`: negative answers too, so a miss costs one load a TTL.
-	 * A load overtaken by an invalidation is returned to its caller but not kept.
+	 * Concurrent misses of a key share one load (when an entry expires under load, one query, not one per request
+	 * in flight). A load overtaken by an invalidation is returned to its callers but not kept, nor joined by later ones.
 	 */
-	async getOrLoad(key: K, ttlMs: number, load: () => Promise<V>): Promise<V> {
+	getOrLoad(key: K, ttlMs: number, load: () => Promise<V>): Promise<V> {
 		const hit = this.get(key);
-		if (hit !== undefined) return hit;
+		if (hit !== undefined) return Promise.resolve(hit);
+
+		const running = this.loading.get(key);
+		if (running) return running;
 
 		const generation = this.currentGeneration;
-		const value = await load();
-		this.setIfCurrent(key, value, this.now() + ttlMs, generation);
-		return value;
+		const loaded: Promise<V> = load()
+			.then((value) => {
+				this.setIfCurrent(key, value, this.now() + ttlMs, generation);
+				return value;
+			})
+			.finally(() => {
+				if (this.loading.get(key) === loaded) this.loading.delete(key);
+			});
+		this.loading.set(key, loaded);
+		return loaded;
 	}
 
 	delete(key: K): void {
 		this.entries.delete(key);
-		// Any load in flight may have read the row this key stood for: none of them may store its answer.
+		// Any load in flight may have read the row this key stood for: none of them may store its answer, and no
+		// caller from now on may join one.
 		this.currentGeneration++;
+		this.loading.clear();
 	}
 
 	clear(): void {
 		this.entries.clear();
 		this.currentGeneration++;
+		this.loading.clear();
 	}
 }

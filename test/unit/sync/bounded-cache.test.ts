@@ -52,3 +52,39 @@ test('a delete of any key also invalidates loads in flight; setIfCurrent refuses
 	expect(cache.setIfCurrent('a', 2, Infinity, cache.generation)).toBe(true);
 	expect(cache.get('a')).toBe(2);
 });
+
+test('concurrent misses of a key share one load; after a clear, a new caller does not join the old one', async () => {
+	const cache = new BoundedCache<string, number>(10);
+	let loads = 0;
+	const releases: ((value: number) => void)[] = [];
+	const load = () => {
+		loads++;
+		return new Promise<number>((resolve) => releases.push(resolve));
+	};
+
+	const first = Array.from({ length: 10 }, () => cache.getOrLoad('role', 60_000, load));
+	expect(loads).toBe(1);
+
+	cache.clear();
+	const after = cache.getOrLoad('role', 60_000, load);
+	expect(loads).toBe(2);
+
+	releases[0]!(1);
+	releases[1]!(2);
+	expect(await Promise.all(first)).toEqual(Array(10).fill(1));
+	expect(await after).toBe(2);
+	expect(cache.get('role')).toBe(2);
+});
+
+test('a failed load is shared by its callers and not kept', async () => {
+	const cache = new BoundedCache<string, number>(10);
+	let loads = 0;
+	const failing = () => {
+		loads++;
+		return Promise.reject(new Error('database down'));
+	};
+	const results = await Promise.allSettled([cache.getOrLoad('a', 1000, failing), cache.getOrLoad('a', 1000, failing)]);
+	expect(results.map((result) => result.status)).toEqual(['rejected', 'rejected']);
+	expect(loads).toBe(1);
+	await expect(cache.getOrLoad('a', 1000, async () => 7)).resolves.toBe(7);
+});
