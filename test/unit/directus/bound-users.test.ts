@@ -5,7 +5,7 @@
 import type { Knex } from 'knex';
 import { afterAll, beforeAll, beforeEach, expect, test } from 'vitest';
 import { createBoundUsers, type BoundUsers } from '../../../src/directus/bound-users.js';
-import { TokenRejectedError } from '../../../src/token/token-rejected-error.js';
+import { refusalOf } from '../../helpers/refusal.js';
 import { createUsersSchema, type TestSchema } from '../../helpers/postgres-schema.js';
 
 const ROBOT = '77777777-7777-4777-8777-777777777777';
@@ -42,15 +42,6 @@ beforeEach(async () => {
 
 function users(): BoundUsers {
 	return createBoundUsers({ knex, ttlMs: TTL, now: clock.now });
-}
-
-async function refusalOf(promise: Promise<unknown>): Promise<TokenRejectedError> {
-	const error = await promise.then(
-		() => undefined,
-		(e: unknown) => e,
-	);
-	expect(error).toBeInstanceOf(TokenRejectedError);
-	return error as TokenRejectedError;
 }
 
 test.each([

@@ -6,6 +6,7 @@ import type { Knex } from 'knex';
 import { afterAll, beforeAll, beforeEach, expect, test } from 'vitest';
 import { createRoleResolver, type RoleResolver } from '../../../src/directus/roles.js';
 import { TokenRejectedError } from '../../../src/token/token-rejected-error.js';
+import { refusalOf } from '../../helpers/refusal.js';
 import { createUsersSchema, type TestSchema } from '../../helpers/postgres-schema.js';
 
 const WRITERS = '22222222-2222-4222-8222-222222222222';
@@ -50,15 +51,6 @@ function resolver(): RoleResolver {
 		now: clock.now,
 		onUnknownRole: (reference, reason) => unknown.push([reference, reason]),
 	});
-}
-
-async function refusalOf(promise: Promise<unknown>): Promise<TokenRejectedError> {
-	const error = await promise.then(
-		() => undefined,
-		(e: unknown) => e,
-	);
-	expect(error).toBeInstanceOf(TokenRejectedError);
-	return error as TokenRejectedError;
 }
 
 test.each([
