@@ -5,7 +5,7 @@
  */
 import { isDirectusError } from '@directus/errors';
 import type { Knex } from 'knex';
-import { GUIDE_PROVIDER, serviceUserId } from './service-user.js';
+import { GUIDE_PROVIDER, isServiceUserRow } from './service-user.js';
 
 /** The status Directus 12's licence resolution gives the users it disables (`@directus/constants`). */
 export const INACTIVE_LICENSE_STATUS = 'inactive-license';
@@ -56,8 +56,8 @@ export interface ProviderMigrationResult {
 }
 
 /**
- * Moves the extension's own service users (provider `bcc-client-credentials` and id = UUIDv5 of their
- * `external_identifier`) to provider `default`, when new users get `default` too (`auto` on a host that refuses
+ * Moves the extension's own service users (provider `bcc-client-credentials` and an id derived from their
+ * `external_identifier`, see `isServiceUserRow`) to provider `default`, when new users get `default` too (`auto` on a host that refuses
  * custom providers, or `default` set by the operator). Returns `null` when nothing is to be moved on this host.
  * Safe on every instance at once: each row moves in exactly one UPDATE, whichever instance runs it.
  */
@@ -72,12 +72,14 @@ export async function migrateServiceUserProviders(
 		.from('directus_users')
 		.where({ provider: GUIDE_PROVIDER });
 
-	// Only rows this extension made: their id is derived from their client id. A person's SSO account (another
-	// extension, a hand-made row) that happens to carry the same provider name is never touched.
-	const ours = rows.filter(
-		(row) =>
-			typeof row.external_identifier === 'string' &&
-			String(row.id).toLowerCase() === serviceUserId(row.external_identifier),
+	// Only rows this extension made, first users and role users alike: their id is derived from their external
+	// identifier. A person's SSO account (another extension, a hand-made row) with the same provider name is never
+	// touched.
+	const ours = rows.filter((row) =>
+		isServiceUserRow({
+			id: String(row.id).toLowerCase(),
+			external_identifier: typeof row.external_identifier === 'string' ? row.external_identifier : null,
+		}),
 	);
 
 	// The licence resolution sets every user with a custom provider to `inactive-license`, a client an admin had

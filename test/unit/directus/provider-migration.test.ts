@@ -13,7 +13,7 @@ import {
 	migrateServiceUserProviders,
 	resolveUserProvider,
 } from '../../../src/directus/provider-migration.js';
-import { GUIDE_PROVIDER, serviceUserId } from '../../../src/directus/service-user.js';
+import { GUIDE_PROVIDER, roleUserId, serviceUserId } from '../../../src/directus/service-user.js';
 
 let schema: TestSchema;
 let knex: Knex;
@@ -81,6 +81,26 @@ describe('on a host that refuses custom providers, with BCC_AUTH_USER_PROVIDER=a
 			[impostor.id]: { provider: GUIDE_PROVIDER, status: INACTIVE_LICENSE_STATUS },
 			[anonymous.id]: { provider: GUIDE_PROVIDER, status: 'active' },
 			[done.id]: { provider: 'default', status: INACTIVE_LICENSE_STATUS },
+		});
+	});
+
+	test("a client's role user moves too: it counts as an SSO user like the first one", async () => {
+		const first = serviceUser('two-roles@clients');
+		const role = '22222222-2222-4222-8222-222222222222';
+		const roleUser = {
+			id: roleUserId('two-roles@clients', role),
+			provider: GUIDE_PROVIDER,
+			status: 'active',
+			external_identifier: `${first.id}:${role}`,
+		};
+		await knex('directus_users').insert([first, roleUser]);
+
+		const result = await migrateServiceUserProviders({ knex, provider: 'auto', refusesCustomProviders: true });
+
+		expect(result).toEqual({ moved: 2, reactivated: 0, keptInactive: 0 });
+		expect(await users()).toEqual({
+			[first.id]: { provider: 'default', status: 'active' },
+			[roleUser.id]: { provider: 'default', status: 'active' },
 		});
 	});
 
