@@ -16,7 +16,7 @@ import { createLocalReplayStore, type ReplayStore } from './sync/dpop-replay.js'
 import { decodeUnverified } from './token/decode-jwt.js';
 import { createDpopVerifier } from './token/dpop.js';
 import { isAccessTokenType, readClaim } from './token/presets.js';
-import { printable } from './token/printable.js';
+import { describeError, printable } from './token/printable.js';
 import { readScopes, resolveScopeRole } from './token/scopes.js';
 import { TokenRejectedError, type RejectionCode } from './token/token-rejected-error.js';
 import type { TokenVerifier } from './token/verify-token.js';
@@ -259,9 +259,7 @@ export function createAuthenticate(deps: AuthenticateDependencies): Authenticate
 		}
 
 		// A database or host fault: say so plainly, and never as a 500 with a stack.
-		logger.error(
-			`${LOG_PREFIX} could not authenticate (${who}): ${error instanceof Error ? error.message : String(error)}`,
-		);
+		logger.error(`${LOG_PREFIX} could not authenticate (${who}): ${describeError(error)}`);
 		return new ServiceUnavailableError({
 			service: 'auth-client-credentials',
 			reason: 'authentication could not be completed',

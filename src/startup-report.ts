@@ -6,6 +6,7 @@
 import type { Config } from './config.js';
 import type { RoleResolver } from './directus/roles.js';
 import type { KeyResolver } from './token/jwks.js';
+import { describeError } from './token/printable.js';
 
 export interface StartupReportOptions {
 	config: Config;
@@ -27,7 +28,7 @@ export async function reportStartup({ config, keys, roles, logger }: StartupRepo
 				: logger.error(`start-up check: ${where} answers with no signing key; every token will be refused`),
 		(error: unknown) =>
 			logger.error(
-				`start-up check: ${where} could not be fetched (${(error as Error).message}); tokens are refused until it can`,
+				`start-up check: ${where} could not be fetched (${describeError(error)}); tokens are refused until it can`,
 			),
 	);
 
@@ -37,9 +38,7 @@ export async function reportStartup({ config, keys, roles, logger }: StartupRepo
 		const faults = failed.filter((result) => (result.reason as { code?: string }).code !== 'unknown_role');
 
 		if (faults.length > 0) {
-			logger.error(
-				`start-up check: BCC_AUTH_SCOPE_ROLES could not be checked: ${(faults[0]!.reason as Error).message}`,
-			);
+			logger.error(`start-up check: BCC_AUTH_SCOPE_ROLES could not be checked: ${describeError(faults[0]!.reason)}`);
 		} else if (failed.length === 0 && references.length > 0) {
 			logger.info(`start-up check: BCC_AUTH_SCOPE_ROLES names ${references.length} role(s), all of which exist`);
 		}

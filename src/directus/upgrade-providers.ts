@@ -6,6 +6,7 @@
 import type { Accountability, ExtensionsServices, SchemaOverview } from '@directus/types';
 import type { Knex } from 'knex';
 import { hostRefusesCustomProviders, migrateServiceUserProviders, resolveUserProvider } from './provider-migration.js';
+import { describeError } from '../token/printable.js';
 import { GUIDE_PROVIDER } from './service-user.js';
 
 export interface UpgradeProvidersOptions {
@@ -36,7 +37,7 @@ export function upgradeServiceUserProviders(options: UpgradeProvidersOptions): U
 	} catch (error) {
 		// A Directus whose check works differently: new users still fall back to `default` on their first refusal.
 		logger.warn(
-			`${logPrefix} could not tell whether this Directus accepts custom user providers (${describe(error)}); ` +
+			`${logPrefix} could not tell whether this Directus accepts custom user providers (${describeError(error)}); ` +
 				`service users made before are left as they are`,
 		);
 	}
@@ -62,7 +63,7 @@ export function upgradeServiceUserProviders(options: UpgradeProvidersOptions): U
 			});
 		} catch (error) {
 			logger.warn(
-				`${logPrefix} could not clear Directus's caches after moving service users (${describe(error)}); ` +
+				`${logPrefix} could not clear Directus's caches after moving service users (${describeError(error)}); ` +
 					`instances already running may report the licence as locked until POST /utils/cache/clear?system`,
 			);
 		}
@@ -90,15 +91,11 @@ export function upgradeServiceUserProviders(options: UpgradeProvidersOptions): U
 			if (refusesCustomProviders) await clearLicenceCache();
 		} catch (error) {
 			logger.error(
-				`${logPrefix} could not move service users to provider "default" (${describe(error)}); without an SSO ` +
+				`${logPrefix} could not move service users to provider "default" (${describeError(error)}); without an SSO ` +
 					`licence Directus 12 locks the project while they keep provider "${GUIDE_PROVIDER}"`,
 			);
 		}
 	};
 
 	return { userProvider, migrate };
-}
-
-function describe(error: unknown): string {
-	return error instanceof Error ? error.message : String(error);
 }

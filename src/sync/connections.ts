@@ -12,6 +12,7 @@
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Accountability } from '@directus/types';
+import { describeError } from '../token/printable.js';
 
 /** The slice of a Directus WebSocket client used here (a `ws` WebSocket with Directus's fields). */
 interface DirectusWebSocket {
@@ -101,12 +102,12 @@ export function createConnectionRegistry<T>(options: ConnectionRegistryOptions<T
 				logger.info(`closed a WebSocket of user ${userId}: its role or access changed`);
 			} catch (error) {
 				if (!isRefusal(error)) {
-					logger.warn(`could not re-check a WebSocket of user ${userId}: ${(error as Error).message}`);
+					logger.warn(`could not re-check a WebSocket of user ${userId}: ${describeError(error)}`);
 					continue;
 				}
 
 				shut(ws, accountability, CLOSE_FORBIDDEN, 'client revoked');
-				logger.info(`closed a WebSocket of user ${userId}: ${(error as Error).message}`);
+				logger.info(`closed a WebSocket of user ${userId}: ${describeError(error)}`);
 			}
 		}
 	};

@@ -1,7 +1,7 @@
 /**
  * OpenID discovery: the JWKS URI from `<issuer>/.well-known/openid-configuration`, fetched once and kept.
  */
-import { printable } from './printable.js';
+import { describeError, printable } from './printable.js';
 
 /**
  * Returns a function that resolves the JWKS URI, fetching the discovery document on first use and again after a
@@ -38,7 +38,7 @@ export function createJwksUriDiscovery(options: {
 	return () => {
 		discovered ??= discover().catch((error: unknown) => {
 			discovered = undefined;
-			const message = `BCC_AUTH_DISCOVERY: ${describeFailure(error)}`;
+			const message = `BCC_AUTH_DISCOVERY: ${describeError(error)}`;
 			onError(message);
 			throw new Error(message);
 		});
@@ -50,12 +50,4 @@ export function createJwksUriDiscovery(options: {
 /** Joins a base URL and a path with exactly one `/`, whether or not the base ends with one. */
 export function joinUrl(base: string, path: string): string {
 	return `${base.replace(/\/+$/, '')}/${path.replace(/^\/+/, '')}`;
-}
-
-/** Why a fetch failed: Node's `fetch` says only "fetch failed" and keeps the reason (a refused redirect, a refused
- * connection) in `cause`. */
-function describeFailure(error: unknown): string {
-	if (!(error instanceof Error)) return String(error);
-	const cause = error.cause instanceof Error ? error.cause.message : undefined;
-	return cause && cause !== error.message ? `${error.message}: ${cause}` : error.message;
 }

@@ -10,7 +10,7 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { JwksClient } from 'jwks-rsa';
-import { printable } from './printable.js';
+import { describeError, printable } from './printable.js';
 import { TokenRejectedError } from './token-rejected-error.js';
 
 export interface SigningKey {
@@ -113,7 +113,7 @@ export function createKeyResolver(options: KeyResolverOptions): KeyResolver {
 				fetchedAt = now();
 				lastFailure = undefined;
 			} catch (error) {
-				lastFailure = describe(error);
+				lastFailure = describeError(error);
 				throw error;
 			} finally {
 				inFlight = undefined;
@@ -174,7 +174,7 @@ export function createKeyResolver(options: KeyResolverOptions): KeyResolver {
 			try {
 				await fetchKeys();
 			} catch (error) {
-				throw unavailable(describe(error));
+				throw unavailable(describeError(error));
 			}
 
 			const fetched = lookup(kid);
@@ -192,8 +192,4 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 	});
 
 	return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-function describe(error: unknown): string {
-	return error instanceof Error ? error.message : String(error);
 }

@@ -22,3 +22,13 @@ export function printable(value: unknown): string {
 	// Why a bound: a 10 KB `alg` would otherwise be copied into every refusal's log line, at the sender's choice.
 	return JSON.stringify(text.length > PRINTABLE_MAX_LENGTH ? `${text.slice(0, PRINTABLE_MAX_LENGTH)}…` : text);
 }
+
+/**
+ * An error's message for a log line. Node's `fetch` (and others) say only "fetch failed" and keep the reason, a
+ * refused connection or redirect, in `cause`: it is added.
+ */
+export function describeError(error: unknown): string {
+	if (!(error instanceof Error)) return String(error);
+	const cause = error.cause instanceof Error ? error.cause.message : undefined;
+	return cause && cause !== error.message ? `${error.message}: ${cause}` : error.message;
+}
